@@ -1,0 +1,123 @@
+"""The settings of one training run, their validation, and the run's content-addressed id."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message is one sentence naming the key and the value."""
+
+
+AUGMENTATIONS = ("none", "code", "paper")
+DTYPES = ("float32", "float64")
+# Fields in which runs of one pack may differ; everything else is shared (see pack_key).
+PER_RUN_FIELDS = ("lr", "weight_decay", "momentum", "seed")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one run's logs (so it is hashed into the run id)."""
+
+    arch: str
+    dataset: str
+    batch_size: int
+    lr: float
+    weight_decay: float
+    momentum: float = 0.0
+    seed: int = 0
+    epochs: int = 500
+    milestones: tuple[int, ...] = (60, 100, 200)
+    gamma: float = 0.2
+    arch_options: dict = field(default_factory=dict)
+    data_options: dict = field(default_factory=dict)
+    augmentation: str = "none"
+    eval_every: int = 10
+    eval_final: bool = True
+    eps: tuple[float, ...] = (1e-3, 1e-2, 0.04, 0.05)
+    early_stop_epoch: int = 50
+    early_stop_acc: float = 0.15
+    early_stop_window: int = 3
+    test_batch_size: int = 1000
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        object.__setattr__(self, "eps", tuple(float(e) for e in self.eps))
+        object.__setattr__(self, "arch_options", dict(sorted(self.arch_options.items())))
+        object.__setattr__(self, "data_options", dict(sorted(self.data_options.items())))
+        for name in ("lr", "weight_decay", "momentum", "gamma", "early_stop_acc"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        validate(self)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """Inverse of to_dict; unknown keys are an error naming the key."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown run setting '{unknown[0]}'; known settings: {', '.join(sorted(known))}.")
+        return cls(**d)
+
+    @property
+    def run_id(self) -> str:
+        """Readable, content-addressed name: the same settings always give the same id."""
+        digest = hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        return (f"{self.arch}-{self.dataset}-b{self.batch_size}-lr{self.lr:g}-wd{self.weight_decay:g}"
+                f"-m{self.momentum:g}-s{self.seed}-{digest}")
+
+    @property
+    def pack_key(self) -> str:
+        """Runs with the same pack key can be trained together as one fused pack."""
+        shared = {k: v for k, v in self.to_dict().items() if k not in PER_RUN_FIELDS}
+        return hashlib.sha1(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:10]
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate while training epoch `epoch` (1-based), as MultiStepLR.step(epoch) in the authors' code."""
+        return self.lr * self.gamma ** sum(m <= epoch for m in self.milestones)
+
+    def eval_epochs(self) -> list[int]:
+        """Completed-epoch counts at which train/test metrics and spectra are logged (0 = initialisation)."""
+        points = list(range(0, self.epochs, self.eval_every))
+        if self.eval_final or not points:
+            points.append(self.epochs)
+        return sorted(set(points))
+
+
+def _require(ok: bool, key: str, value: object, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: {why}.")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Reject impossible settings before any work, one sentence naming the key."""
+    from lowrank import data, models
+
+    _require(cfg.arch in models.ARCHS, "arch", cfg.arch, f"choose one of {', '.join(models.ARCHS)}")
+    _require(cfg.dataset in data.DATASETS, "dataset", cfg.dataset, f"choose one of {', '.join(data.DATASETS)}")
+    _require(cfg.batch_size >= 1, "batch_size", cfg.batch_size, "it must be a positive integer")
+    _require(cfg.lr > 0, "lr", cfg.lr, "the learning rate must be positive")
+    _require(cfg.weight_decay >= 0, "weight_decay", cfg.weight_decay, "weight decay must be >= 0")
+    _require(0 <= cfg.momentum < 1, "momentum", cfg.momentum, "momentum must be in [0, 1)")
+    _require(cfg.epochs >= 1, "epochs", cfg.epochs, "train at least one epoch")
+    _require(0 < cfg.gamma <= 1, "gamma", cfg.gamma, "the LR decay factor must be in (0, 1]")
+    _require(all(m >= 1 for m in cfg.milestones), "milestones", list(cfg.milestones), "milestones are epochs >= 1")
+    _require(cfg.augmentation in AUGMENTATIONS, "augmentation", cfg.augmentation,
+             f"choose one of {', '.join(AUGMENTATIONS)}")
+    _require(cfg.eval_every >= 1, "eval_every", cfg.eval_every, "evaluate every >= 1 epochs")
+    _require(len(cfg.eps) > 0 and all(0 < e < 1 for e in cfg.eps), "eps", list(cfg.eps),
+             "rank thresholds must lie in (0, 1)")
+    _require(cfg.test_batch_size >= 1, "test_batch_size", cfg.test_batch_size, "it must be a positive integer")
+    _require(cfg.dtype in DTYPES, "dtype", cfg.dtype, f"choose one of {', '.join(DTYPES)}")
+    _require(cfg.early_stop_window >= 1, "early_stop_window", cfg.early_stop_window, "it must be >= 1")
+    accepted = models.arch_options(cfg.arch)
+    for key in cfg.arch_options:
+        _require(key in accepted, f"arch_options.{key}", cfg.arch_options[key],
+                 f"{cfg.arch} accepts {', '.join(accepted) or 'no options'}")

@@ -1,0 +1,108 @@
+"""Expand the config's figures into runs: which runs each figure needs, de-duplicated, grouped into packs."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from lowrank.config import ConfigError, RunConfig
+
+# Run settings a figure may fix or vary, and how figures label them.
+SYMBOLS = {"batch_size": "B", "lr": "μ", "weight_decay": "λ", "momentum": "momentum", "dataset": "dataset",
+           "epochs": "epochs", "milestones": "milestones", "gamma": "γ"}
+GAMMA = {"code": 0.2, "paper": 0.1}
+EVAL_EVERY = {"code": 10, "paper": 1}
+DEFAULT_KEYS = ("momentum", "epochs", "milestones", "eps", "early_stop_epoch", "early_stop_acc",
+                "early_stop_window", "test_batch_size", "dtype")
+
+
+@dataclass(frozen=True)
+class FigureRun:
+    """One run as a figure uses it: where it is drawn (panel) and with which varied values (labels)."""
+
+    run: RunConfig
+    panel: int
+    panel_label: str
+    labels: dict
+
+
+def fmt(key: str, value: object) -> str:
+    """A setting as figures print it, e.g. 'B = 8' or 'λ = 5e-04'."""
+    if isinstance(value, float):
+        return f"{SYMBOLS.get(key, key)} = {value:g}"
+    return f"{SYMBOLS.get(key, key)} = {value}"
+
+
+def run_config(config: dict, model: str, settings: dict, seed: int) -> RunConfig:
+    """The RunConfig of one grid point: defaults <- switches <- model <- figure/panel settings."""
+    sw, defaults = config["switches"], config["defaults"]
+    preset = dict(config["models"][model])
+    arch = preset.pop("arch")
+    if arch == "resnet18" and sw["resnet_activation"] == "relu":
+        preset["activation"] = "relu"
+    merged = {k: defaults[k] for k in DEFAULT_KEYS}
+    merged.update(dataset=defaults["dataset"], gamma=GAMMA[sw["lr_decay"]], augmentation=sw["augmentation"],
+                  eval_every=EVAL_EVERY[sw["eval_cadence"]], eval_final=sw["eval_final"])
+    merged.update(settings)
+    dataset = merged["dataset"]
+    if dataset not in config["datasets"]:
+        raise ConfigError(f"dataset={dataset!r} is invalid: it is not a key of `datasets` in the config.")
+    return RunConfig(arch=arch, arch_options=preset, data_options=config["datasets"][dataset], seed=seed,
+                     **merged)
+
+
+def panels_of(fig: dict) -> list[dict]:
+    """The figure's panels (one implicit panel when it lists none)."""
+    return fig.get("panels") or [{}]
+
+
+def figure_runs(config: dict, name: str) -> list[FigureRun]:
+    """Every run figure `name` draws, with its panel and varied values."""
+    if name not in config["figures"]:
+        raise ConfigError(f"figure {name!r} is not in the config; known: {', '.join(config['figures'])}.")
+    fig = config["figures"][name]
+    seeds = fig.get("seeds", config["defaults"]["seeds"])
+    out = []
+    for i, panel in enumerate(panels_of(fig)):
+        fixed = {**fig.get("fixed", {}), **panel.get("fixed", {})}
+        vary = {**fig.get("vary", {}), **panel.get("vary", {})}
+        label = panel.get("label") or ", ".join(fmt(k, v) for k, v in panel.get("fixed", {}).items())
+        for values in itertools.product(*vary.values()):
+            point = dict(zip(vary, values))
+            for seed in seeds:
+                cfg = run_config(config, fig["model"], {**fixed, **point}, seed)
+                out.append(FigureRun(cfg, i, label, {**point, "seed": seed}))
+    if not out:
+        raise ConfigError(f"figures.{name} has an empty grid: give its vary lists at least one value each.")
+    return out
+
+
+def all_runs(config: dict, figures: list[str] | None = None) -> dict[str, RunConfig]:
+    """The distinct runs of the given figures (all by default), keyed by run id, in a stable order."""
+    runs = {}
+    for name in figures or list(config["figures"]):
+        for fr in figure_runs(config, name):
+            runs.setdefault(fr.run.run_id, fr.run)
+    return dict(sorted(runs.items()))
+
+
+def packs(runs: dict[str, RunConfig], pack_size: int) -> list[list[RunConfig]]:
+    """Group runs that can be fused (same pack key) into packs of at most pack_size, deterministically."""
+    groups: dict[str, list[RunConfig]] = {}
+    for rid in sorted(runs):
+        groups.setdefault(runs[rid].pack_key, []).append(runs[rid])
+    out = []
+    for key in sorted(groups):
+        members = groups[key]
+        out.extend(members[i:i + pack_size] for i in range(0, len(members), pack_size))
+    return out
+
+
+def plot_eps(config: dict, name: str, panel: int = 0) -> float:
+    """The ε a figure panel's rank curves use: per the plot_eps switch, panel over figure, else the caption's."""
+    fig = config["figures"][name]
+    choice = config["switches"]["plot_eps"]
+    for source in (panels_of(fig)[panel].get("eps", {}), fig.get("eps", {})):
+        if choice in source:
+            return float(source[choice])
+    return float(fig.get("eps", {}).get("caption", config["defaults"]["eps"][0]))

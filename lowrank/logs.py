@@ -1,0 +1,92 @@
+"""The per-run log files: their schema, atomic writing, and reading.
+
+A finished run directory holds (``epoch`` always counts completed training epochs; 0 = initialisation):
+
+* ``evals.csv`` — one row per evaluation epoch (every ``eval_every`` epochs from 0, and the last):
+  ``epoch, lr, train_loss, train_acc, test_loss, test_acc`` (mean cross-entropy and accuracy over the whole
+  un-augmented train / test set in eval mode; ``lr`` is the learning rate of the epoch that follows).
+* ``layers.csv`` — one row per epoch (0..last) and rank layer:
+  ``epoch, layer, m, rows, cols, fro_norm, spectral_norm, stable_rank``.
+* ``ranks.csv`` — one row per epoch, rank layer and threshold: ``epoch, layer, eps, rank`` where
+  rank = #{σ_i(W/‖W‖_F) > eps}.
+* ``singular_values.npz`` — at every evaluation epoch: ``epochs`` (int array) and, per rank layer,
+  ``<layer>`` of shape (len(epochs), min(rows, cols)): descending singular values of W/‖W‖_F (float32).
+* ``summary.json`` — ``run_id``, ``config`` (the RunConfig), ``status`` ("finished" or "diverged"),
+  ``diverged_epoch`` and ``diverged_reason`` ("nonfinite_loss" or "early_stop"), ``epochs_completed``,
+  ``final`` (last evaluation and average rank per eps), ``layers`` (name, shape, m), ``versions``, and
+  ``runtime`` (device, host, wall time, start/end: the only fields that differ between identical runs).
+
+``summary.json`` is written last, so its presence marks a complete run; every file is written to a temporary
+name and renamed into place, so a half-written log never looks finished.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FILES = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz", "summary.json")
+EVAL_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
+LAYER_COLUMNS = ["epoch", "layer", "m", "rows", "cols", "fro_norm", "spectral_norm", "stable_rank"]
+RANK_COLUMNS = ["epoch", "layer", "eps", "rank"]
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temporary sibling, fsync, then rename: readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """A .npz (np.load-compatible) with fixed timestamps, so equal arrays give equal bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, arr in arrays.items():
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, np.asarray(arr), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), npy.getvalue())
+    return buf.getvalue()
+
+
+def csv_bytes(rows: list[dict], columns: list[str]) -> bytes:
+    """Rows as CSV with full float precision (repr), deterministic."""
+    return pd.DataFrame(rows, columns=columns).to_csv(index=False, float_format=None).encode()
+
+
+def write_run(out_dir: Path, *, evals: list[dict], layers: list[dict], ranks: list[dict],
+              spectra: dict[str, np.ndarray], summary: dict) -> None:
+    """Write a run's five log files atomically, summary.json last."""
+    out_dir = Path(out_dir)
+    atomic_write_bytes(out_dir / "evals.csv", csv_bytes(evals, EVAL_COLUMNS))
+    atomic_write_bytes(out_dir / "layers.csv", csv_bytes(layers, LAYER_COLUMNS))
+    atomic_write_bytes(out_dir / "ranks.csv", csv_bytes(ranks, RANK_COLUMNS))
+    atomic_write_bytes(out_dir / "singular_values.npz", npz_bytes(spectra))
+    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_summary(run_dir: Path) -> dict:
+    """The run's summary.json."""
+    return json.loads((Path(run_dir) / "summary.json").read_text())
+
+
+def read_table(run_dir: Path, name: str) -> pd.DataFrame:
+    """One of the run's CSV logs ("evals", "layers" or "ranks")."""
+    return pd.read_csv(Path(run_dir) / f"{name}.csv")
+
+
+def read_spectra(run_dir: Path) -> dict[str, np.ndarray]:
+    """The saved singular values: {"epochs": ..., <layer>: (n_evals, n)}."""
+    with np.load(Path(run_dir) / "singular_values.npz") as z:
+        return {k: z[k] for k in z.files}

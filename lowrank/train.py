@@ -1,0 +1,482 @@
+"""One training engine for a pack of K runs trained as one fused model (K = 1 is the ordinary run).
+
+Runs in a pack share architecture, data, batch size and schedule (RunConfig.pack_key) and differ in learning
+rate, weight decay, momentum and seed. Their parameters live in one flat [K, P] tensor, their BatchNorm buffers
+are stacked, and the forward pass is ``torch.vmap`` over ``functional_call``, so each run keeps its own
+initialisation, data order, BatchNorm statistics and schedule, and logs exactly what it would log alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import json
+import math
+import platform
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+import lowrank
+from lowrank import data as datasets
+from lowrank import logs, models
+from lowrank.config import ConfigError, RunConfig
+from lowrank.logs import atomic_write_bytes
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class RunState:
+    """What one run of a pack carries between epochs (and into its checkpoint)."""
+
+    cfg: RunConfig
+    out: Path
+    epoch: int = 0
+    order: torch.Generator = field(default_factory=torch.Generator)  # data order, on the CPU
+    aug: torch.Generator | None = None  # augmentation, on the training device
+    evals: list = field(default_factory=list)
+    layers: list = field(default_factory=list)
+    ranks: list = field(default_factory=list)
+    spectra: dict = field(default_factory=dict)  # layer -> list of arrays, one per evaluation
+    spectra_epochs: list = field(default_factory=list)
+    status: str = "running"
+    diverged_epoch: int | None = None
+    diverged_reason: str | None = None
+    wall_time: float = 0.0
+
+
+def checkpoint_path(ckpt_dir: Path, cfg: RunConfig) -> Path:
+    """Where a run's checkpoint lives (outside its final outputs, so a failed job's cleanup keeps it)."""
+    return Path(ckpt_dir) / f"{cfg.run_id}.pt"
+
+
+class Pack:
+    """K runs as one model: flat parameters [K, P], stacked buffers, per-run SGD hyperparameters."""
+
+    def __init__(self, states: list[RunState], data: datasets.Data, device: torch.device):
+        cfg = states[0].cfg
+        self.states, self.device, self.dtype = states, device, DTYPES[cfg.dtype]
+        template = models.build(cfg.arch, in_channels=data.channels, image_size=data.size,
+                                num_classes=data.classes, **cfg.arch_options)
+        self.layers = models.rank_layers(template)
+        self.names = [n for n, _ in template.named_parameters()]
+        self.shapes = [p.shape for _, p in template.named_parameters()]
+        self.sizes = [p.numel() for _, p in template.named_parameters()]
+        self.buffer_names = [n for n, _ in template.named_buffers()]
+        self.model = copy.deepcopy(template).to("meta")
+        flat, buffers = [], []
+        for s in states:  # each run's own initialisation, exactly as if it were built alone
+            torch.manual_seed(s.cfg.seed)
+            m = models.build(cfg.arch, in_channels=data.channels, image_size=data.size,
+                             num_classes=data.classes, **cfg.arch_options).to(self.dtype)
+            flat.append(torch.cat([p.detach().reshape(-1) for p in m.parameters()]))
+            buffers.append(dict(m.named_buffers()))
+        self.flat = torch.stack(flat).to(device)
+        self.buffers = {n: torch.stack([b[n] for b in buffers]).to(device) for n in self.buffer_names}
+        self.momentum_buf = torch.zeros_like(self.flat)
+        self._forward = torch.vmap(self._forward_one, in_dims=(0, 0, 0), randomness="different")
+        self._forward_shared = torch.vmap(self._forward_one, in_dims=(0, 0, None), randomness="different")
+
+    # --- parameters ---------------------------------------------------------------------------------------
+    def params(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-parameter [K, ...] views into a flat [K, P] tensor."""
+        out, offset = {}, 0
+        for name, shape, size in zip(self.names, self.shapes, self.sizes):
+            out[name] = flat[:, offset:offset + size].view(flat.shape[0], *shape)
+            offset += size
+        return out
+
+    def _forward_one(self, params, buffers, x):
+        return functional_call(self.model, (params, buffers), (x,))
+
+    def keep(self, mask: list[bool]) -> None:
+        """Drop the runs whose mask is False (diverged or finished): the others go on untouched."""
+        idx = torch.tensor([i for i, k in enumerate(mask) if k], dtype=torch.long, device=self.device)
+        self.states = [s for s, k in zip(self.states, mask) if k]
+        self.flat = self.flat.index_select(0, idx)
+        self.momentum_buf = self.momentum_buf.index_select(0, idx)
+        self.buffers = {n: b.index_select(0, idx) for n, b in self.buffers.items()}
+
+    def hyper(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-run learning rate (for this epoch), weight decay and momentum as [K, 1] tensors."""
+        def col(values):
+            return torch.tensor(values, dtype=self.dtype, device=self.device).unsqueeze(1)
+        return (col([s.cfg.lr_at(epoch) for s in self.states]), col([s.cfg.weight_decay for s in self.states]),
+                col([s.cfg.momentum for s in self.states]))
+
+    # --- one epoch ----------------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor) -> torch.Tensor:
+        """One epoch of SGD for every run; returns a [K] bool tensor: did the run see a non-finite loss."""
+        cfg = self.states[0].cfg
+        n, batch = data.train_x.shape[0], cfg.batch_size
+        lr, wd, mom = self.hyper(epoch)
+        order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
+        bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
+        self.model.train()
+        for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
+            idx = order[:, start:start + batch]
+            x, y = data.train_x[idx], data.train_y[idx]
+            if cfg.augmentation != "none":
+                x = torch.stack([datasets.augment(x[k], s.aug, cfg.augmentation, fill)
+                                 for k, s in enumerate(self.states)])
+            flat = self.flat.detach().requires_grad_()
+            logits = self._forward(self.params(flat), self.buffers, x)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)
+            (grad,) = torch.autograd.grad(loss.sum(), flat)
+            with torch.no_grad():  # torch.optim.SGD, per run: g += wd·w; b = mom·b + g; w -= lr·b
+                grad.add_(self.flat * wd)
+                self.momentum_buf.mul_(mom).add_(grad)
+                self.flat.sub_(lr * self.momentum_buf)
+                bad |= ~torch.isfinite(loss)
+        return bad
+
+    @torch.no_grad()
+    def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
+        """Mean loss and accuracy of every run on the whole train and test sets (eval mode, no augmentation)."""
+        self.model.eval()
+        params = self.params(self.flat)
+        result = [{} for _ in self.states]
+        for split, xs, ys in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
+            loss_sum = torch.zeros(len(self.states), dtype=torch.float64, device=self.device)
+            correct = torch.zeros(len(self.states), dtype=torch.int64, device=self.device)
+            for start in range(0, xs.shape[0], batch):
+                x, y = xs[start:start + batch], ys[start:start + batch]
+                logits = self._forward_shared(params, self.buffers, x)
+                loss_sum += F.cross_entropy(logits.transpose(1, 2), y.expand(len(self.states), -1),
+                                            reduction="none").sum(1).double()
+                correct += (logits.argmax(-1) == y).sum(1)
+            for k, (ls, c) in enumerate(zip(loss_sum.tolist(), correct.tolist())):
+                result[k][f"{split}_loss"] = ls / xs.shape[0]
+                result[k][f"{split}_acc"] = c / xs.shape[0]
+        return result
+
+    @torch.no_grad()
+    def layer_metrics(self) -> list[dict[str, tuple]]:
+        """Per run and rank layer: (Frobenius norm, singular values of W/‖W‖_F), computed batched on the device."""
+        params = self.params(self.flat)
+        out = [{} for _ in self.states]
+        for layer in self.layers:
+            w = params[layer.param].reshape(len(self.states), *layer.shape)
+            fro = torch.linalg.matrix_norm(w, ord="fro")
+            sv = torch.linalg.svdvals(w / fro[:, None, None]).float().cpu()
+            for k, f in enumerate(fro.tolist()):
+                out[k][layer.name] = (f, sv[k])
+        return out
+
+    # --- checkpoints --------------------------------------------------------------------------------------
+    def state_of(self, k: int) -> dict:
+        """Everything run k needs to continue exactly where it is."""
+        s = self.states[k]
+        return {"epoch": s.epoch, "flat": self.flat[k].cpu(), "momentum": self.momentum_buf[k].cpu(),
+                "buffers": {n: b[k].cpu() for n, b in self.buffers.items()}, "order": s.order.get_state(),
+                "aug": s.aug.get_state() if s.aug is not None else None, "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+                "logs": log_state(s)}
+
+    def load(self, k: int, ckpt: dict) -> None:
+        """Restore run k from its checkpoint."""
+        s = self.states[k]
+        self.flat[k] = ckpt["flat"].to(self.device)
+        self.momentum_buf[k] = ckpt["momentum"].to(self.device)
+        for n in self.buffer_names:
+            self.buffers[n][k] = ckpt["buffers"][n].to(self.device)
+        s.order.set_state(ckpt["order"])
+        if s.aug is not None:
+            s.aug.set_state(ckpt["aug"])
+        torch.set_rng_state(ckpt["rng"])
+        if ckpt["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        restore_logs(s, ckpt["logs"])
+        s.epoch = ckpt["epoch"]
+
+
+def log_state(s: RunState) -> dict:
+    """The run's logs so far (kept in its checkpoint so a resumed run writes them unchanged)."""
+    return {k: getattr(s, k) for k in ("evals", "layers", "ranks", "spectra", "spectra_epochs", "status",
+                                       "diverged_epoch", "diverged_reason", "wall_time")}
+
+
+def restore_logs(s: RunState, saved: dict) -> None:
+    """Inverse of log_state."""
+    for k, v in saved.items():
+        setattr(s, k, v)
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """torch.save to a temporary file and rename, so a kill mid-write leaves the previous checkpoint."""
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def record_layers(s: RunState, epoch: int, metrics: dict, layers: list, spectra: bool) -> None:
+    """Append one epoch of per-layer norms and ranks (and, at evaluations, the spectra) to the run's logs."""
+    for layer in layers:
+        fro, sv = metrics[layer.name]
+        top = float(sv[0])
+        s.layers.append({"epoch": epoch, "layer": layer.name, "m": layer.m, "rows": layer.shape[0],
+                         "cols": layer.shape[1], "fro_norm": fro, "spectral_norm": top * fro,
+                         "stable_rank": 1.0 / top ** 2})
+        for eps in s.cfg.eps:
+            s.ranks.append({"epoch": epoch, "layer": layer.name, "eps": eps, "rank": int((sv > eps).sum())})
+        if spectra:
+            s.spectra.setdefault(layer.name, []).append(sv.numpy())
+    if spectra:
+        s.spectra_epochs.append(epoch)
+
+
+def summary_of(s: RunState, layers: list, device: torch.device, started: str) -> dict:
+    """The run's summary.json: config, outcome, final metrics, versions; `runtime` holds what varies by host."""
+    final = dict(s.evals[-1]) if s.evals else {}
+    last = max((r["epoch"] for r in s.ranks), default=None)
+    final["avg_rank"] = {str(eps): float(np.mean([r["rank"] for r in s.ranks
+                                                   if r["epoch"] == last and r["eps"] == eps]))
+                         for eps in s.cfg.eps} if last is not None else {}
+    return {
+        "run_id": s.cfg.run_id, "config": s.cfg.to_dict(), "status": s.status,
+        "diverged_epoch": s.diverged_epoch, "diverged_reason": s.diverged_reason, "epochs_completed": s.epoch,
+        "final": final, "layers": [{"name": l.name, "param": l.param, "shape": list(l.shape), "m": l.m}
+                                   for l in layers],
+        "versions": {"lowrank": lowrank.__version__, "torch": torch.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "runtime": {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                    "host": socket.gethostname(), "wall_time_s": round(s.wall_time, 3), "started": started,
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+    }
+
+
+def write_outputs(s: RunState, layers: list, device: torch.device, started: str) -> None:
+    """Write the run's final logs (atomically, summary last)."""
+    names = [l.name for l in layers]
+    spectra = {"epochs": np.asarray(s.spectra_epochs, dtype=np.int64)}
+    spectra.update({n: np.stack(s.spectra[n]) for n in names if n in s.spectra})
+    logs.write_run(s.out, evals=s.evals, layers=s.layers, ranks=s.ranks, spectra=spectra,
+                   summary=summary_of(s, layers, device, started))
+
+
+def default_device() -> torch.device:
+    """The GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("data"), ckpt_dir: Path,
+               checkpoint_every: int = 10, device: torch.device | None = None, log=print) -> list[str]:
+    """Train K runs as one pack, resuming from their checkpoints; write each run's logs; return the statuses."""
+    if not runs:
+        return []
+    keys = {cfg.pack_key for cfg, _ in runs}
+    if len(keys) != 1:
+        raise ConfigError("runs of one pack must share everything but lr, weight_decay, momentum and seed.")
+    if checkpoint_every < 1:
+        raise ConfigError(f"checkpoint_every={checkpoint_every!r} is invalid: it must be >= 1.")
+    device = device or default_device()
+    cfg0 = runs[0][0]
+    data = datasets.load(cfg0.dataset, data_root, device=device, dtype=DTYPES[cfg0.dtype],
+                         synthetic=cfg0.data_options or None)
+    if cfg0.batch_size > data.train_x.shape[0]:
+        raise ConfigError(f"batch_size={cfg0.batch_size} is invalid: the {cfg0.dataset} training set has only "
+                          f"{data.train_x.shape[0]} samples.")
+    fill = torch.tensor(datasets.DATASETS[cfg0.dataset].fill, device=device)  # raw 0, as torchvision pads
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    states = []
+    for cfg, out in runs:
+        s = RunState(cfg=cfg, out=Path(out))
+        s.order.manual_seed(cfg.seed)
+        if cfg.augmentation != "none":
+            s.aug = torch.Generator(device=device)
+            s.aug.manual_seed(cfg.seed + 1)
+        states.append(s)
+    pack = Pack(states, data, device)
+    for k, s in enumerate(states):
+        path = checkpoint_path(ckpt_dir, s.cfg)
+        if not path.exists():
+            continue
+        ckpt = torch.load(path, weights_only=False)
+        if "flat" in ckpt:
+            pack.load(k, ckpt)
+        else:  # a finished run keeps only its logs: it is written out again, never trained again
+            restore_logs(s, ckpt["logs"])
+            s.epoch = ckpt["epoch"]
+    _write_finished(pack, ckpt_dir, device, started)
+    for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
+        sub = copy.copy(pack)
+        sub.keep([s.epoch == epoch for s in pack.states])
+        _train(sub, data, fill, ckpt_dir, checkpoint_every, device, started, log)
+    return [s.status for s in states]
+
+
+def _write_finished(pack: Pack, ckpt_dir: Path, device, started: str) -> None:
+    """Write the logs of runs that stopped (finished or diverged), shrink their checkpoint to logs, drop them."""
+    done = [s.status != "running" for s in pack.states]
+    for s, d in zip(pack.states, done):
+        if d:
+            save_checkpoint(checkpoint_path(ckpt_dir, s.cfg), {"epoch": s.epoch, "logs": log_state(s)})
+            write_outputs(s, pack.layers, device, started)
+    if any(done):
+        pack.keep([not d for d in done])
+
+
+def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, device, started: str, log) -> None:
+    """Train a pack whose runs all stand at the same epoch until every run has finished or diverged."""
+    cfg = pack.states[0].cfg
+    eval_at = set(cfg.eval_epochs())
+    if pack.states[0].epoch == 0:
+        _observe(pack, data, 0, eval_at)
+        _write_finished(pack, ckpt_dir, device, started)
+    while pack.states:
+        epoch = pack.states[0].epoch + 1
+        t0 = time.perf_counter()
+        bad = pack.train_epoch(epoch, data, fill).tolist()
+        for s, b in zip(pack.states, bad):
+            s.epoch = epoch
+            if b:
+                s.status, s.diverged_epoch, s.diverged_reason = "diverged", epoch, "nonfinite_loss"
+        _write_finished(pack, ckpt_dir, device, started)
+        if not pack.states:
+            break
+        _observe(pack, data, epoch, eval_at)
+        elapsed = time.perf_counter() - t0
+        for s in pack.states:
+            s.wall_time += elapsed
+            if s.status == "running" and epoch == cfg.epochs:
+                s.status = "finished"
+        log(f"[{cfg.arch} {cfg.dataset} B={cfg.batch_size} K={len(pack.states)}] epoch {epoch}/{cfg.epochs} "
+            f"{elapsed:.2f}s")
+        if epoch % checkpoint_every == 0:
+            for k, s in enumerate(pack.states):
+                if s.status == "running":
+                    save_checkpoint(checkpoint_path(ckpt_dir, s.cfg), pack.state_of(k))
+        _write_finished(pack, ckpt_dir, device, started)
+
+
+def _observe(pack: Pack, data, epoch: int, eval_at: set[int]) -> None:
+    """Log the layer metrics of `epoch` and, at evaluation epochs, losses, accuracies and spectra."""
+    is_eval = epoch in eval_at
+    metrics = pack.layer_metrics()
+    for s, m in zip(pack.states, metrics):
+        record_layers(s, epoch, m, pack.layers, spectra=is_eval)
+    if not is_eval:
+        return
+    cfg = pack.states[0].cfg
+    for s, r in zip(pack.states, pack.evaluate(data, cfg.test_batch_size)):
+        s.evals.append({"epoch": epoch, "lr": s.cfg.lr_at(epoch + 1), **r})
+        window = [e["train_acc"] for e in s.evals[-cfg.early_stop_window:]]
+        if not all(math.isfinite(v) for v in r.values()):
+            s.status, s.diverged_epoch, s.diverged_reason = "diverged", epoch, "nonfinite_loss"
+        elif (epoch + 1 >= cfg.early_stop_epoch and len(window) == cfg.early_stop_window
+              and max(window) <= cfg.early_stop_acc):
+            s.status, s.diverged_epoch, s.diverged_reason = "diverged", epoch, "early_stop"
+
+
+ARCH_FLAGS = {"depth": int, "width": int, "activation": str, "patch": int, "dim": int, "heads": int,
+              "dim_head": int, "mlp_dim": int, "dropout": float, "emb_dropout": float}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of one run (flags) or of a pack (--spec files written by the pipeline)."""
+    d = RunConfig(arch="mlp_bn", dataset="synthetic", batch_size=1, lr=1.0, weight_decay=0.0)
+    ap = argparse.ArgumentParser(prog="python -m lowrank.train", description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run = ap.add_argument_group("one run (ignored with --spec)")
+    run.add_argument("--arch", help=f"one of {', '.join(models.ARCHS)}")
+    run.add_argument("--dataset", help=f"one of {', '.join(datasets.DATASETS)}")
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--lr", type=float, help="initial learning rate μ")
+    run.add_argument("--weight-decay", type=float, help="torch.optim.SGD weight_decay (= 2λ of the paper)")
+    run.add_argument("--momentum", type=float, default=d.momentum)
+    run.add_argument("--seed", type=int, default=d.seed)
+    run.add_argument("--epochs", type=int, default=d.epochs)
+    run.add_argument("--milestones", type=int, nargs="*", default=list(d.milestones))
+    run.add_argument("--gamma", type=float, default=d.gamma, help="LR decay factor at each milestone")
+    run.add_argument("--augmentation", default=d.augmentation, help="none | code | paper")
+    run.add_argument("--eval-every", type=int, default=d.eval_every)
+    run.add_argument("--no-eval-final", dest="eval_final", action="store_false",
+                     help="skip the evaluation after the last epoch (the authors' code never made it)")
+    run.add_argument("--eps", type=float, nargs="+", default=list(d.eps), help="rank thresholds")
+    run.add_argument("--early-stop-epoch", type=int, default=d.early_stop_epoch)
+    run.add_argument("--early-stop-acc", type=float, default=d.early_stop_acc)
+    run.add_argument("--early-stop-window", type=int, default=d.early_stop_window)
+    run.add_argument("--test-batch-size", type=int, default=d.test_batch_size)
+    run.add_argument("--dtype", default=d.dtype, help="float32 | float64")
+    run.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="synthetic dataset option (n_train, n_test, channels, size, classes, signal, seed)")
+    run.add_argument("--out", type=Path, help="the run's output directory")
+    arch = ap.add_argument_group("architecture size options (only those the architecture accepts)")
+    for name, typ in ARCH_FLAGS.items():
+        arch.add_argument(f"--{name.replace('_', '-')}", dest=f"arch_{name}", type=typ)
+    ap.add_argument("--spec", type=Path, nargs="+", help="train these runs as one pack (JSON: config, out)")
+    ap.add_argument("--ckpt-dir", type=Path, help="checkpoints, outside the outputs (default: <out>.ckpt)")
+    ap.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
+    ap.add_argument("--data-root", type=Path, default=Path("data"))
+    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    args = ap.parse_args(argv)
+    if not args.spec:
+        missing = [f for f in ("arch", "dataset", "batch_size", "lr", "weight_decay", "out")
+                   if getattr(args, f) is None]
+        if missing:
+            ap.error(f"missing --{missing[0].replace('_', '-')} (needed unless --spec is given)")
+    return args
+
+
+def _option_value(text: str):
+    """A KEY=VALUE option's value as int, float or string."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def runs_from_args(args: argparse.Namespace) -> list[tuple[RunConfig, Path]]:
+    """The (config, output dir) pairs the command line asks for."""
+    if args.spec:
+        specs = [json.loads(p.read_text()) for p in args.spec]
+        return [(RunConfig.from_dict(s["config"]), Path(s["out"])) for s in specs]
+    options = {}
+    for item in args.data_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--data-option {item!r} is invalid: write KEY=VALUE.")
+        options[key] = _option_value(value)
+    arch_options = {k: getattr(args, f"arch_{k}") for k in ARCH_FLAGS if getattr(args, f"arch_{k}") is not None}
+    cfg = RunConfig(arch=args.arch, dataset=args.dataset, batch_size=args.batch_size, lr=args.lr,
+                    weight_decay=args.weight_decay, momentum=args.momentum, seed=args.seed, epochs=args.epochs,
+                    milestones=tuple(args.milestones), gamma=args.gamma, arch_options=arch_options,
+                    data_options=options, augmentation=args.augmentation, eval_every=args.eval_every,
+                    eval_final=args.eval_final, eps=tuple(args.eps), early_stop_epoch=args.early_stop_epoch,
+                    early_stop_acc=args.early_stop_acc, early_stop_window=args.early_stop_window,
+                    test_batch_size=args.test_batch_size, dtype=args.dtype)
+    return [(cfg, args.out)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: bad input stops before any work with one sentence; a diverged run exits 0."""
+    args = parse_args(argv)
+    try:
+        runs = runs_from_args(args)
+        ckpt_dir = args.ckpt_dir or Path(f"{runs[0][1]}.ckpt")
+        device = torch.device(args.device) if args.device else default_device()
+        statuses = train_pack(runs, data_root=args.data_root, ckpt_dir=ckpt_dir,
+                              checkpoint_every=args.checkpoint_every, device=device,
+                              log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except (ConfigError, datasets.DatasetUnavailable, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for (cfg, out), status in zip(runs, statuses):
+        print(f"{status}: {cfg.run_id} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
