@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from lowrank.config import ConfigError, RunConfig
 
@@ -26,6 +29,22 @@ class FigureRun:
     labels: dict
 
 
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge two config dicts the way Snakemake applies --configfile overrides (mappings merge, rest replace)."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(*paths: str | Path) -> dict:
+    """config.yaml with later files merged over it (e.g. config/demo.yaml), as Snakemake would see it."""
+    config: dict = {}
+    for path in paths:
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return config
+
+
 def fmt(key: str, value: object) -> str:
     """A setting as figures print it, e.g. 'B = 8' or 'λ = 5e-04'."""
     if isinstance(value, float):
@@ -36,6 +55,8 @@ def fmt(key: str, value: object) -> str:
 def run_config(config: dict, model: str, settings: dict, seed: int) -> RunConfig:
     """The RunConfig of one grid point: defaults <- switches <- model <- figure/panel settings."""
     sw, defaults = config["switches"], config["defaults"]
+    if model not in config["models"]:
+        raise ConfigError(f"model={model!r} is invalid: it is not a key of `models` in the config.")
     preset = dict(config["models"][model])
     arch = preset.pop("arch")
     if arch == "resnet18" and sw["resnet_activation"] == "relu":
@@ -47,8 +68,8 @@ def run_config(config: dict, model: str, settings: dict, seed: int) -> RunConfig
     dataset = merged["dataset"]
     if dataset not in config["datasets"]:
         raise ConfigError(f"dataset={dataset!r} is invalid: it is not a key of `datasets` in the config.")
-    return RunConfig(arch=arch, arch_options=preset, data_options=config["datasets"][dataset], seed=seed,
-                     **merged)
+    data_options = {**config["datasets"][dataset], **merged.pop("data", {})}
+    return RunConfig(arch=arch, arch_options=preset, data_options=data_options, seed=seed, **merged)
 
 
 def panels_of(fig: dict) -> list[dict]:
@@ -72,6 +93,10 @@ def figure_runs(config: dict, name: str) -> list[FigureRun]:
             for seed in seeds:
                 cfg = run_config(config, fig["model"], {**fixed, **point}, seed)
                 out.append(FigureRun(cfg, i, label, {**point, "seed": seed}))
+        eps = plot_eps(config, name, i)
+        if out and eps not in out[-1].run.eps:
+            raise ConfigError(f"figures.{name} plots eps={eps:g} but runs log only eps in {list(out[-1].run.eps)}: "
+                              f"add it to defaults.eps.")
     if not out:
         raise ConfigError(f"figures.{name} has an empty grid: give its vary lists at least one value each.")
     return out

@@ -1,0 +1,19 @@
+# lowrank: the paper's grid -> training packs -> tables -> every figure, the bound comparison and a scorecard.
+# Full paper (cluster):   snakemake --profile profiles/slurm all
+# Offline demo (CPU):     snakemake --profile profiles/local --configfile config/demo.yaml all
+# One figure:             snakemake --profile profiles/local fig04      (dry run: add -n)
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,231 @@
+"""Datasets as whole tensors on the training device, plus batched GPU augmentation.
+
+Each real dataset is converted once from torchvision's raw arrays into a compact
+uint8 file `root/<name>.pt`; `load` reads that file with one `torch.load`,
+normalises exactly as the authors' transforms do, and moves it to the device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Shape, class count and the authors' normalisation of one dataset."""
+
+    title: str  # human-readable name used in messages
+    channels: int
+    size: int  # side of the square image as stored (after `pad`)
+    classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    pad: int  # zero border added to the raw images at conversion (Pad(2): MNIST 28 -> 32)
+    torchvision: str | None  # torchvision.datasets class that reads the raw files; None = generated
+    train_size: int  # training images (synthetic: make_synthetic's default n_train)
+
+    @property
+    def fill(self) -> tuple[float, ...]:
+        """Normalised value of a raw 0 pixel: what the authors' PIL crop/rotation pads with."""
+        return tuple(-m / s for m, s in zip(self.mean, self.std))
+
+
+_CIFAR100_MEAN = (0.5070751592371323, 0.48654887331495095, 0.4409178433670343)
+_CIFAR100_STD = (0.2673342858792401, 0.2564384629170883, 0.27615047132568404)
+
+DATASETS: dict[str, DatasetInfo] = {
+    # The authors normalise CIFAR-10 with CIFAR-100 statistics (conf/global_settings.py).
+    "cifar10": DatasetInfo("CIFAR-10", 3, 32, 10, _CIFAR100_MEAN, _CIFAR100_STD, 0, "CIFAR10", 50_000),
+    "mnist": DatasetInfo("MNIST", 1, 32, 10, (0.1307,), (0.3081,), 2, "MNIST", 60_000),
+    # FashionMNIST reuses the MNIST statistics in the authors' code.
+    "fashion_mnist": DatasetInfo("FashionMNIST", 1, 32, 10, (0.1307,), (0.3081,), 2, "FashionMNIST", 60_000),
+    "svhn": DatasetInfo("SVHN", 3, 32, 10, (0.5,) * 3, (0.5,) * 3, 0, "SVHN", 73_257),
+    # Generated already standardised; these are make_synthetic's defaults.
+    "synthetic": DatasetInfo("synthetic", 3, 32, 10, (0.0,) * 3, (1.0,) * 3, 0, None, 2048),
+}
+
+AUGMENTATIONS = ("none", "paper", "code")
+
+
+@dataclass
+class Data:
+    """Train and test tensors: float [N,C,H,W] normalised images and int64 labels."""
+
+    train_x: Tensor
+    train_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    classes: int = 10
+
+    @property
+    def channels(self) -> int:
+        return self.train_x.shape[1]
+
+    @property
+    def size(self) -> int:
+        return self.train_x.shape[-1]
+
+
+class DatasetUnavailable(RuntimeError):
+    """A real dataset is neither prepared on disk nor obtainable from here."""
+
+
+def prepare(name: str, root: str | Path, download: bool = True) -> Path:
+    """Convert a torchvision dataset once into the compact file root/<name>.pt and return its path."""
+    info = _real(name)
+    root = Path(root)
+    path = root / f"{name}.pt"
+    if path.exists():
+        return path
+    try:
+        train_x, train_y = _read_raw(info, root, train=True, download=download)
+        test_x, test_y = _read_raw(info, root, train=False, download=download)
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; torchvision raises RuntimeError
+        reason = "could not be downloaded (offline?)" if download else "downloading is disabled here"
+        raise DatasetUnavailable(
+            f"{info.title} is not in {root}/ and {reason}: run `python -m lowrank.data {name} --root {root}` "
+            f"on a machine with internet access, or copy {name}.pt into {root}/."
+        ) from err
+    blob = {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y,
+            "source": f"torchvision {info.torchvision} {torchvision.__version__}"}
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(blob, f)
+        os.replace(tmp, path)  # atomic: concurrent readers see either no file or the whole file
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def load(name: str, root: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+         synthetic: dict | None = None) -> Data:
+    """Load a whole dataset onto `device`, normalised as (x/255 - mean)/std; synthetic data is generated instead."""
+    if name == "synthetic":
+        d = make_synthetic(**(synthetic or {}))
+        return Data(d.train_x.to(device, dtype), d.train_y.to(device), d.test_x.to(device, dtype), d.test_y.to(device),
+                    classes=d.classes)
+    info = _real(name)
+    blob = torch.load(prepare(name, root, download=False), map_location="cpu", weights_only=True)
+    mean = torch.tensor(info.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(info.std, device=device).view(1, -1, 1, 1)
+
+    def normalise(x: Tensor) -> Tensor:  # move as uint8 (4x less traffic), then ToTensor + Normalize in float32
+        return x.to(device).float().div_(255).sub_(mean).div_(std).to(dtype)
+
+    return Data(normalise(blob["train_x"]), blob["train_y"].to(device),
+                normalise(blob["test_x"]), blob["test_y"].to(device), classes=info.classes)
+
+
+def make_synthetic(*, seed: int = 0, n_train: int = 2048, n_test: int = 512, channels: int = 3, size: int = 32,
+                   classes: int = 10, signal: float = 0.5) -> Data:
+    """Gaussian mixture: random class centre x `signal` + N(0,1) noise, rescaled to unit variance; seeded."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, channels, size, size, generator=g)
+
+    def sample(n: int) -> tuple[Tensor, Tensor]:
+        y = torch.randint(classes, (n,), generator=g)
+        x = signal * centres[y] + torch.randn(n, channels, size, size, generator=g)
+        return x / math.sqrt(1 + signal**2), y
+
+    return Data(*sample(n_train), *sample(n_test), classes=classes)
+
+
+def augment(x: Tensor, generator: torch.Generator, mode: str, fill: Sequence[float] | Tensor | None = None) -> Tensor:
+    """Random crop (pad 4) + horizontal flip + rotation for a batch, all random draws from `generator`.
+
+    mode "code" rotates by a uniform angle in [-15, 15] degrees (the authors' RandomRotation(15));
+    "paper" by 15k degrees with k uniform in {1..24}; "none" returns x. `fill` is the per-channel
+    value of padded pixels (use DatasetInfo.fill: raw 0, as torchvision pads before normalising).
+    """
+    if mode == "none":
+        return x
+    if mode not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {mode!r}")
+    b, dev = x.shape[0], x.device
+    shift = torch.randint(-4, 5, (b, 2), generator=generator, device=dev)  # RandomCrop(32, padding=4) offsets - 4
+    flip = torch.randint(0, 2, (b,), generator=generator, device=dev) * 2 - 1  # -1: mirrored
+    if mode == "code":
+        angle = torch.rand(b, generator=generator, device=dev) * 30 - 15
+    else:
+        angle = 15.0 * torch.randint(1, 25, (b,), generator=generator, device=dev)
+    return _warp(x, shift, flip, angle, fill)
+
+
+def _warp(x: Tensor, shift: Tensor, flip: Tensor, angle: Tensor, fill: Sequence[float] | Tensor | None) -> Tensor:
+    """Per sample: crop with offset `shift` (pad 4), flip if `flip` is -1, rotate by `angle`, all by one gather.
+
+    Nearest sampling on the grid of torchvision's rotate: equals torchvision's crop, hflip and rotate(NEAREST)
+    applied in sequence; pixels brought in from outside the crop or the image get `fill`.
+    """
+    b, c, h, w = x.shape
+    rad = torch.deg2rad(angle.float())
+    cos, sin, f = rad.cos(), rad.sin(), flip.float()
+    zero = torch.zeros_like(cos)
+    # Flip after rotation about the centre (in the inverse map), in affine_grid's [-1, 1] coordinates.
+    theta = torch.stack([torch.stack([f * cos, -f * sin * h / w, zero], 1),
+                         torch.stack([sin * w / h, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, [b, 1, h, w], align_corners=False)
+    ix = ((grid[..., 0] + 1) * w - 1).div(2).round().long()  # nearest pixel of the crop, as grid_sample does
+    iy = ((grid[..., 1] + 1) * h - 1).div(2).round().long()
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)  # inside the crop
+    ix, iy = ix + shift[:, 0, None, None], iy + shift[:, 1, None, None]  # crop pixel -> original pixel
+    inside &= (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)  # and not in the crop's padding
+    index = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).view(b, 1, h * w).expand(b, c, h * w)
+    out = x.flatten(2).gather(2, index).view(b, c, h, w)
+    fill = torch.as_tensor(0.0 if fill is None else fill, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    return torch.where(inside[:, None], out, fill)
+
+
+def _real(name: str) -> DatasetInfo:
+    """Look up a dataset that lives on disk (not the generated one)."""
+    if name not in DATASETS or DATASETS[name].torchvision is None:
+        real = [n for n, i in DATASETS.items() if i.torchvision]
+        raise ValueError(f"unknown dataset {name!r}: expected one of {real} (or 'synthetic' for load)")
+    return DATASETS[name]
+
+
+def _read_raw(info: DatasetInfo, root: Path, train: bool, download: bool) -> tuple[Tensor, Tensor]:
+    """One split as uint8 [N,C,H,W] (zero-padded by info.pad) and int64 labels, from torchvision's raw arrays."""
+    cls = getattr(torchvision.datasets, info.torchvision)
+    if info.torchvision == "SVHN":  # split="train" is the 73,257-image set, without "extra"
+        ds = cls(root, split="train" if train else "test", download=download)
+        x, y = torch.from_numpy(ds.data), ds.labels  # uint8 [N,3,32,32]; torchvision maps label 10 to 0
+    else:
+        ds = cls(root, train=train, download=download)
+        x, y = torch.as_tensor(ds.data), ds.targets
+        x = x.permute(0, 3, 1, 2) if x.ndim == 4 else x.unsqueeze(1)  # CIFAR [N,H,W,C] / MNIST [N,H,W]
+    x = F.pad(x, (info.pad,) * 4)  # raw 0 border, like Pad(2) before ToTensor/Normalize
+    return x.contiguous(), torch.as_tensor(y, dtype=torch.int64)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: prepare datasets into --root, one line per dataset; exit 1 with a sentence if one is unavailable."""
+    parser = argparse.ArgumentParser(prog="python -m lowrank.data", description=main.__doc__)
+    parser.add_argument("names", nargs="+", choices=[n for n, i in DATASETS.items() if i.torchvision])
+    parser.add_argument("--root", default="data", help="directory for raw downloads and <name>.pt (default: data)")
+    args = parser.parse_args(argv)
+    for name in args.names:
+        try:
+            print(f"{name}: {prepare(name, args.root)}")
+        except DatasetUnavailable as err:
+            print(err, file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The config's figures expand into the paper's runs: counts per figure, de-duplication, packs, validation."""
+
+import collections
+import copy
+from pathlib import Path
+
+import pytest
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from lowrank import grid
+from lowrank.config import ConfigError, RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return grid.load_config(ROOT / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def demo() -> dict:
+    return grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
+
+
+def test_paper_grid_matches_the_spec_counts(paper):
+    # spec §5.1: 283 distinct runs (Fig 2/11/14 with 5 seeds); new runs per figure in figure order
+    new = {"fig01": 48, "fig02": 60, "fig03": 12, "fig04": 18, "fig05": 36, "fig06": 36, "fig07": 12, "fig08": 6,
+           "fig09": 6, "fig10": 18, "fig11": 0, "fig12": 18, "fig13": 12, "fig14": 0, "fig15": 0, "fig16": 0,
+           "fig17": 0, "fig18": 1}
+    seen = set()
+    for name, count in new.items():
+        ids = {fr.run.run_id for fr in grid.figure_runs(paper, name)}
+        assert len(ids - seen) == count, name
+        seen |= ids
+    runs = grid.all_runs(paper)
+    assert len(runs) == len(seen) == 283
+    per_arch = collections.Counter((r.arch, r.dataset) for r in runs.values())
+    assert per_arch == {("resnet18", "cifar10"): 138, ("resnet18", "mnist"): 4, ("resnet18", "fashion_mnist"): 4,
+                        ("resnet18", "svhn"): 4, ("vgg16_bn", "cifar10"): 18, ("mlp_bn", "cifar10"): 85,
+                        ("res_bn", "cifar10"): 6, ("vit", "cifar10"): 24}
+
+
+def test_figures_share_runs_instead_of_retraining(paper):
+    fig2 = {fr.run.run_id for fr in grid.figure_runs(paper, "fig02")}
+    assert {fr.run.run_id for fr in grid.figure_runs(paper, "fig11")} == fig2
+    assert {fr.run.run_id for fr in grid.figure_runs(paper, "fig14")} <= fig2
+    fig4b = {fr.run.run_id for fr in grid.figure_runs(paper, "fig04") if fr.panel == 1}
+    assert {fr.run.run_id for fr in grid.figure_runs(paper, "fig16")} == fig4b
+
+
+def test_run_settings_follow_the_authors_runs(paper):
+    fig2 = grid.figure_runs(paper, "fig02")[0].run
+    assert (fig2.gamma, fig2.milestones, fig2.epochs, fig2.augmentation, fig2.eval_every) == (0.2, (60, 100, 200),
+                                                                                            500, "none", 10)
+    assert fig2.arch_options == {"activation": "leaky_relu"}
+    vit = grid.figure_runs(paper, "fig09")[0].run
+    assert (vit.epochs, vit.milestones, vit.gamma) == (200, (60, 100), 0.2)
+    fig18 = grid.figure_runs(paper, "fig18")[0].run
+    assert (fig18.batch_size, fig18.lr, fig18.weight_decay, fig18.arch_options["width"]) == (6, 0.1, 8e-3, 10000)
+
+
+def test_switches_change_runs(paper):
+    cfg = grid.merge(paper, {"switches": {"lr_decay": "paper", "augmentation": "paper", "eval_cadence": "paper",
+                                          "resnet_activation": "relu"}})
+    run = grid.figure_runs(cfg, "fig02")[0].run
+    assert (run.gamma, run.augmentation, run.eval_every, run.arch_options["activation"]) == (0.1, "paper", 1, "relu")
+    assert grid.figure_runs(cfg, "fig09")[0].run.gamma == 0.2  # ViT decays by 0.2 in the paper too
+    assert grid.plot_eps(paper, "fig04", 0) == 0.05 and grid.plot_eps(paper, "fig04", 2) == 0.04
+    assert grid.plot_eps(grid.merge(paper, {"switches": {"plot_eps": "caption"}}), "fig04", 0) == 1e-3
+
+
+def test_packs_group_only_fusable_runs_and_cover_every_run(paper):
+    runs = grid.all_runs(paper)
+    for size in (1, 8):
+        packs = grid.packs(runs, size)
+        assert sorted(r.run_id for p in packs for r in p) == sorted(runs)
+        assert all(len(p) <= size and len({r.pack_key for r in p}) == 1 for p in packs)
+    assert len(grid.packs(runs, 1)) == 283
+
+
+def test_run_id_is_content_addressed():
+    a = RunConfig(arch="mlp_bn", dataset="synthetic", batch_size=8, lr=0.1, weight_decay=5e-3)
+    assert a.run_id == RunConfig.from_dict(a.to_dict()).run_id
+    assert a.run_id != RunConfig(**{**a.to_dict(), "seed": 1}).run_id
+    assert a.pack_key == RunConfig(**{**a.to_dict(), "seed": 1, "lr": 0.2}).pack_key
+    assert a.pack_key != RunConfig(**{**a.to_dict(), "batch_size": 16}).pack_key
+
+
+def test_lr_schedule_and_eval_epochs():
+    cfg = RunConfig(arch="mlp_bn", dataset="synthetic", batch_size=8, lr=1.0, weight_decay=0, epochs=500)
+    assert [cfg.lr_at(e) for e in (1, 59, 60, 99, 100, 200, 500)] == pytest.approx(
+        [1, 1, 0.2, 0.2, 0.04, 0.008, 0.008])
+    assert cfg.eval_epochs()[:3] == [0, 10, 20] and cfg.eval_epochs()[-2:] == [490, 500]
+
+
+def test_demo_config_is_valid_and_small(demo):
+    validate(copy.deepcopy(demo), SCHEMA)
+    runs = grid.all_runs(demo)
+    assert 40 <= len(runs) <= 120
+    assert {r.dataset for r in runs.values()} == {"synthetic"}
+    assert all(len(grid.figure_runs(demo, name)) > 0 for name in demo["figures"])
+
+
+@pytest.mark.parametrize("edit, words", [
+    ({"figures": {"fig02": {"fixed": {"lr": -0.1}}}}, ["lr", "-0.1"]),
+    ({"figures": {"fig02": {"fixd": {"lr": 0.1}}}}, ["fixd"]),
+    ({"models": {"vgg16_bn": {"arch": "vgg17"}}}, ["vgg17"]),
+    ({"figures": {"fig02": {"vary": {"lr": []}}}}, ["lr", "[]"]),
+    ({"pack_size": 0}, ["pack_size", "0"]),
+])
+def test_schema_rejects_bad_config_naming_the_key(paper, edit, words):
+    with pytest.raises(WorkflowError) as err:
+        validate(grid.merge(paper, edit), SCHEMA)
+    text = str(err.value)
+    assert all(w in text for w in words), text
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"figures": {"fig02": {"model": "resnet99"}}}, "model='resnet99' is invalid"),
+    ({"models": {"mlp_bn_10_100": {"heads": 3}}}, "arch_options.heads=3 is invalid"),
+    ({"figures": {"fig04": {"eps": {"caption": 0.3}}}, "switches": {"plot_eps": "caption"}}, "plots eps=0.3"),
+])
+def test_grid_rejects_inconsistent_config(paper, edit, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        grid.all_runs(grid.merge(paper, edit))

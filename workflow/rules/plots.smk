@@ -1,0 +1,39 @@
+# Rendering: one rule per figure (each with its report caption) and one target rule per figure that builds
+# only the runs that figure needs. Plot code is an input, so editing it re-renders without retraining.
+
+for _fig in config["figures"]:
+
+    rule:
+        name:
+            f"render_{_fig}"
+        input:
+            table=table_path(_fig),
+            code=PLOT_CODE,
+        output:
+            png=report(figure_path(_fig, "png"), caption=f"../report/{_fig}.rst", category="Figures",
+                       labels={"figure": _fig}),
+            pdf=figure_path(_fig, "pdf"),
+        params:
+            figure=_fig,
+        localrule: True
+        script:
+            "../scripts/render_figure.py"
+
+    rule:
+        name:
+            _fig
+        input:
+            figure_outputs(_fig),
+
+
+rule render_bound_vs_rank:
+    input:
+        table=table_path("bound_vs_rank"),
+        code=PLOT_CODE,
+    output:
+        png=report(figure_path("bound_vs_rank", "png"), caption="../report/bound_vs_rank.rst",
+                   category="Bound vs rank"),
+        pdf=figure_path("bound_vs_rank", "pdf"),
+    localrule: True
+    script:
+        "../scripts/render_bound_vs_rank.py"

@@ -1,0 +1,27 @@
+# Training: one job per pack of runs that share architecture, data, batch size and schedule (pack_size runs,
+# 1 = one run per job). Each run's logs land at the stable path results/runs/<run_id>/ whatever its pack, and
+# its checkpoints in results/checkpoints/, so a killed or re-packed job resumes and never retrains a finished run.
+
+for _pack in PACKS:
+
+    rule:
+        name:
+            pack_name(_pack)
+        input:
+            dataset_file(_pack[0].dataset),
+        output:
+            [f for r in _pack for f in run_files(r.run_id)],
+        params:
+            runs=[{"config": r.to_dict(), "out": str(run_dir(r.run_id))} for r in _pack],
+            ckpt_dir=str(checkpoint_dir()),
+            data_root=str(DATA_ROOT),
+            checkpoint_every=config["checkpoint_every"],
+        log:
+            str(RESULTS / "logs" / "train" / f"{pack_name(_pack)}.log"),
+        threads: pack_resources(_pack)["cpus"]
+        resources:
+            mem_mb=pack_resources(_pack)["mem_mb"],
+            gpu=pack_resources(_pack)["gpus"],
+            runtime=pack_runtime(_pack),
+        script:
+            "../scripts/train_pack.py"
