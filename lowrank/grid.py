@@ -111,11 +111,25 @@ def all_runs(config: dict, figures: list[str] | None = None) -> dict[str, RunCon
     return dict(sorted(runs.items()))
 
 
-def packs(runs: dict[str, RunConfig], pack_size: int) -> list[list[RunConfig]]:
-    """Group runs that can be fused (same pack key) into packs of at most pack_size, deterministically."""
-    groups: dict[str, list[RunConfig]] = {}
+def run_figures(config: dict) -> dict[str, tuple[str, ...]]:
+    """For each run id, the figures that draw it."""
+    users: dict[str, list[str]] = {}
+    for name in config["figures"]:
+        for rid in sorted({fr.run.run_id for fr in figure_runs(config, name)}):
+            users.setdefault(rid, []).append(name)
+    return {rid: tuple(names) for rid, names in users.items()}
+
+
+def packs(runs: dict[str, RunConfig], pack_size: int,
+          users: dict[str, tuple[str, ...]] | None = None) -> list[list[RunConfig]]:
+    """Group fusable runs (same pack key) into packs of at most pack_size, deterministically.
+
+    With `users` (run_figures), a pack only holds runs drawn by the same set of figures, so building one
+    figure never trains a run that only another figure needs.
+    """
+    groups: dict[tuple, list[RunConfig]] = {}
     for rid in sorted(runs):
-        groups.setdefault(runs[rid].pack_key, []).append(runs[rid])
+        groups.setdefault((runs[rid].pack_key, (users or {}).get(rid, ())), []).append(runs[rid])
     out = []
     for key in sorted(groups):
         members = groups[key]

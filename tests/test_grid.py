@@ -81,6 +81,15 @@ def test_packs_group_only_fusable_runs_and_cover_every_run(paper):
     assert len(grid.packs(runs, 1)) == 283
 
 
+def test_packs_never_mix_runs_of_different_figure_sets(paper):
+    users = grid.run_figures(paper)
+    packs = grid.packs(grid.all_runs(paper), 8, users)
+    assert all(len({users[r.run_id] for r in p}) == 1 for p in packs)
+    fig4 = {fr.run.run_id for fr in grid.figure_runs(paper, "fig04")}
+    touching = [p for p in packs if fig4 & {r.run_id for r in p}]
+    assert {r.run_id for p in touching for r in p} == fig4  # building Fig 4 trains exactly Fig 4's runs
+
+
 def test_run_id_is_content_addressed():
     a = RunConfig(arch="mlp_bn", dataset="synthetic", batch_size=8, lr=0.1, weight_decay=5e-3)
     assert a.run_id == RunConfig.from_dict(a.to_dict()).run_id
