@@ -20,8 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(SNAKEMAKE) --profile profiles/local $(DEMO) all
-	$(SNAKEMAKE) --profile profiles/local $(DEMO) --report results/report.html all
+	$(SNAKEMAKE) all --profile profiles/local $(DEMO)
+	$(SNAKEMAKE) all --profile profiles/local $(DEMO) --report results/report.html
 
 test: setup
 	$(PY) -m pytest -q -rs

@@ -1,6 +1,6 @@
 # lowrank: the paper's grid -> training packs -> tables -> every figure, the bound comparison and a scorecard.
 # Full paper (cluster):   snakemake --profile profiles/slurm all
-# Offline demo (CPU):     snakemake --profile profiles/local --configfile config/demo.yaml all
+# Offline demo (CPU):     snakemake all --profile profiles/local --configfile config/demo.yaml
 # One figure:             snakemake --profile profiles/local fig04      (dry run: add -n)
 
 configfile: "config.yaml"

@@ -1,0 +1,22 @@
+"""Render a figure's tidy table (lowrank.aggregate) to PNG and PDF, dispatching on the figure's kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lowrank.plots import bound, curves, heatmap, norm_ratio, spectra, style
+
+DRAW = {"curves": curves.draw, "heatmap": heatmap.draw, "norm_ratio": norm_ratio.draw, "spectra": spectra.draw,
+        "bound": bound.draw}
+
+
+def render(config: dict, name: str, table: pd.DataFrame, out_png: Path, out_pdf: Path) -> None:
+    """Draw figure `name` from its table alone (plus the config) and save it as PNG and PDF."""
+    style.save(DRAW[config["figures"][name]["kind"]](config, name, table), out_png, out_pdf)
+
+
+def render_bound_vs_rank(config: dict, table: pd.DataFrame, out_png: Path, out_pdf: Path) -> None:
+    """Draw the all-runs bound-vs-rank comparison (aggregate.bound_vs_rank) and save it as PNG and PDF."""
+    style.save(bound.draw_comparison(config, table), out_png, out_pdf)

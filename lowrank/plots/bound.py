@@ -1,0 +1,110 @@
+"""Theorem 3.3's bound against measured ranks: Fig 18 (one wide MLP) and the all-runs comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from lowrank.bound import paper_lambda, rank_bound
+from lowrank.plots import style
+
+LINES = {"torch": ("--", "λ = wd/2 (consistent)"), "as_printed": (":", "λ = wd (as printed)")}
+
+
+def _bounds(row, eps: float) -> dict[str, float]:
+    """The bound at ε for a table row's run, at its initial μ, under both λ conventions."""
+    return {c: rank_bound(int(row.m), int(row.batch_size), row.lr, row.weight_decay, eps, c) for c in LINES}
+
+
+def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> None:
+    """Average rank per ε (colour) with that ε's bound lines (dashed: λ = wd/2, dotted: λ = wd) and the width."""
+    row = sub.iloc[0]
+    colours = style.palette(sorted(sub["eps"].unique()))
+    top = float(row.width)
+    for eps, colour in colours.items():
+        group = sub[np.isclose(sub["eps"], eps)]
+        bounds = _bounds(row, eps) if any(np.isclose(eps, bound_eps)) else {}
+        text = "; bounds " + " | ".join(f"{b:.0f}" for b in bounds.values()) if bounds else ""
+        style.seed_band(ax, group, "epoch", "avg_rank", colour, f"ε = {eps:g}{text}" + style.diverged_suffix(group))
+        for convention, value in bounds.items():
+            if np.isfinite(value):
+                ax.axhline(value, color=colour, ls=LINES[convention][0], lw=1.6 if convention == switch else 1.0)
+                top = max(top, value)
+    ax.axhline(row.width, color="0.3", lw=1.0)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(0, top * 2)
+    ax.set_ylabel("average rank (symlog: linear below 1)")
+    first = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      title="measured average rank (bounds: λ = wd/2 | λ = wd)", title_fontsize=7)
+    ax.add_artist(first)
+    lam = {c: paper_lambda(row.weight_decay, c) for c in LINES}
+    ax.legend(handles=[Line2D([], [], color="k", ls="-", label="measured average rank"),
+                       *[Line2D([], [], color="k", ls=ls, lw=1.6 if c == switch else 1.0,
+                                label=f"bound, {text}: λ = {lam[c]:g}" + (" ← switch" if c == switch else ""))
+                         for c, (ls, text) in LINES.items()],
+                       Line2D([], [], color="0.3", label=f"width = {int(row.width)}")],
+              fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0))
+
+
+def draw(config: dict, name: str, table: pd.DataFrame) -> Figure:
+    """Per panel: average rank vs epoch with Theorem 3.3's bound lines and the width; accuracy below."""
+    spec, switch = config["figures"][name], config["switches"]["bound_lambda"]
+    bound_eps = sorted(float(e) for e in spec["bound_eps"])
+    panels = table[["panel", "panel_label"]].drop_duplicates("panel").sort_values("panel")
+    rows = 2 if spec.get("accuracy") else 1
+    fig = style.plt.figure(figsize=(8.5 * len(panels), 3.8 + 2.4 * (rows - 1) + 0.8))
+    axes = fig.subplots(rows, len(panels), squeeze=False, sharex="col", height_ratios=[3, 2][:rows])
+    for j, p in enumerate(panels.itertuples(index=False)):
+        sub = table[table["panel"] == p.panel]
+        _rank_panel(axes[0, j], sub, bound_eps, switch)
+        row = sub.iloc[0]
+        axes[0, j].set_title(style.panel_title(p.panel_label, f"B = {int(row.batch_size)}, μ = {row.lr:g} (initial; "
+                                                              f"bounds use it), wd = {row.weight_decay:g}"), fontsize=8)
+        if rows == 2:
+            at = sub[np.isclose(sub["eps"], sub["plot_eps"])]
+            for ls, col in (("-", "train_acc"), ("--", "test_acc")):
+                style.seed_band(axes[1, j], at, "epoch", col, "k", col.replace("_acc", ""), ls=ls)
+            axes[1, j].set_ylabel("accuracy")
+            axes[1, j].legend(fontsize=7)
+        style.epoch_axis(axes[-1, j])
+    fig.suptitle(style.figure_title(config, name))
+    fig.tight_layout()
+    return fig
+
+
+def draw_comparison(config: dict, table: pd.DataFrame) -> Figure:
+    """Measured rank vs bound over every finished run, layer and evaluation epoch (log-log, y = x), per ε."""
+    done = table[(table["status"] == style.FINISHED)]
+    eps_values = sorted(done["eps"].unique()) or sorted(float(e) for e in config["comparison"]["eps"])
+    archs = sorted(done["arch"].unique())
+    colours = dict(zip(archs, sns.color_palette("tab10", n_colors=max(len(archs), 1))))
+    fig, axes = style.grid_axes(len(eps_values), ncols=3, width=4.2, height=4.0)
+    for ax, eps in zip(axes, eps_values):
+        sub = done[np.isclose(done["eps"], eps)]
+        shown = sub[np.isfinite(sub["bound"]) & (sub["rank"] > 0)]
+        for arch, part in shown.groupby("arch"):
+            ax.scatter(part["bound"], part["rank"], s=4, alpha=0.35, color=colours[arch], label=arch,
+                       rasterized=True, lw=0)
+        if len(shown):
+            lo = min(shown["rank"].min(), shown["bound"].min())
+            hi = max(shown["rank"].max(), shown["bound"].max())
+            ax.plot([lo, hi], [lo, hi], color="k", ls="--", lw=1, label="rank = bound")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.legend(fontsize=7, markerscale=3)
+        finite = sub[np.isfinite(sub["bound"])]
+        held = f"{finite['holds'].mean():.0%} hold" if len(finite) else "no finite bound"
+        ax.set_title(f"ε = {eps:g}: {held} (n = {len(finite)})\nnot shown: {int(np.isinf(sub['bound']).sum())} "
+                     f"rows with wd = 0 (no bound), {int(((sub['rank'] == 0) & np.isfinite(sub['bound'])).sum())} "
+                     "with rank 0", fontsize=8)
+        ax.set_xlabel("bound m·B·ln(2/ε)/(2μ_t λ)")
+        ax.set_ylabel("measured rank")
+    n_div = table.loc[table["status"] != style.FINISHED, "run_id"].nunique()
+    convention = config["switches"]["bound_lambda"]
+    fig.suptitle(style.title(config, f"Theorem 3.3's bound vs the measured rank, every run × layer × evaluation "
+                                     f"({LINES[convention][1]}; {n_div} diverged run(s) left out)"))
+    fig.tight_layout()
+    return fig

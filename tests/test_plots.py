@@ -1,0 +1,143 @@
+"""Every figure kind renders a non-empty PNG and PDF from a hand-made table (after a CSV round trip),
+including a diverged run, a single-run figure and a panel with one hue value."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from lowrank import aggregate, plots
+
+CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+EPOCHS = np.arange(0, 11)
+
+
+def fig(name: str, **changes) -> dict:
+    """A real figure of config.yaml with some keys replaced."""
+    return {**copy.deepcopy(CONFIG["figures"][name]), **changes}
+
+
+def make_config(demo: bool = True) -> dict:
+    """config.yaml with shrunk figures of every kind (and a single-run curves figure, fig08)."""
+    cfg = copy.deepcopy(CONFIG)
+    cfg["demo"] = demo
+    panels01 = fig("fig01")["panels"]
+    for p in panels01:
+        p["vary"] = {p["y"]: p["vary"][p["y"]][:2]}
+    cfg["figures"] = {
+        "fig01": fig("fig01", panels=panels01, vary={"batch_size": [4, 8, 16]}),
+        "fig02": fig("fig02", panels=fig("fig02")["panels"][:2], vary={"lr": [0.1, 2.0]}, seeds=[0, 1]),
+        "fig08": fig("fig08", vary={"batch_size": [4]}),
+        "fig14": fig("fig14", panels=fig("fig14")["panels"][:2]),
+        "fig16": fig("fig16", vary={"batch_size": [4, 128]}, layers=[0, 3]),
+        "fig18": fig("fig18"),
+    }
+    return cfg
+
+
+def runs(config: dict, name: str, diverged: tuple = ()) -> pd.DataFrame:
+    """The figure's real (panel, run) rows, with hand-made statuses: the i-th runs listed in `diverged`."""
+    frame = aggregate.figure_runs_frame(config, name)
+    ids = frame["run_id"].unique()
+    bad = frame["run_id"].isin(ids[list(diverged)])
+    return frame.assign(status=np.where(bad, "diverged", "finished"), diverged_epoch=np.where(bad, 4.0, np.nan))
+
+
+def per(frame: pd.DataFrame, **columns) -> pd.DataFrame:
+    """Cross every row of `frame` with the product of the given columns' values."""
+    out = frame
+    for key, values in columns.items():
+        out = out.merge(pd.DataFrame({key: values}), how="cross")
+    return out
+
+
+def truncate_diverged(table: pd.DataFrame) -> pd.DataFrame:
+    """A diverged run's logs stop at its diverged epoch, with a non-finite last value."""
+    bad = table["status"] == "diverged"
+    table = table[~bad | (table["epoch"] <= table["diverged_epoch"])].copy()
+    value = [c for c in ("avg_rank", "ratio", "sigma") if c in table.columns][0]
+    table.loc[(table["status"] == "diverged") & (table["epoch"] == table["diverged_epoch"]), value] = np.nan
+    return table
+
+
+def curves_table(config: dict, name: str, eps: list[float], diverged: tuple = ()) -> pd.DataFrame:
+    t = per(runs(config, name, diverged), epoch=EPOCHS, eps=eps)
+    scale = 1 + t["lr"] + t["batch_size"] / 16 + 0.3 * t["seed"]
+    t["avg_rank"] = 100 - 50 * (1 - np.exp(-t["epoch"] / 3)) / scale
+    t["train_acc"] = 1 - 0.9 * np.exp(-t["epoch"] / 2)
+    t["test_acc"] = t["train_acc"] * 0.8
+    return truncate_diverged(t)
+
+
+def tables(config: dict) -> dict[str, pd.DataFrame]:
+    """Hand-made tables of the shape aggregate.figure_table gives, one per figure of make_config."""
+    heat = aggregate.final_rows(curves_table(config, "fig01", [1e-3, 0.05], diverged=(0,)))
+    norms = per(runs(config, "fig14", diverged=(1,)), epoch=EPOCHS[1:], layer_index=[0, 1, 2])
+    norms = truncate_diverged(norms.assign(ratio=1 + (norms["layer_index"] + 1) / norms["epoch"] ** 2,
+                                           layer="layer" + norms["layer_index"].astype(str)))
+    spectra = per(runs(config, "fig16", diverged=(1,)), layer_index=[0, 3], index=np.arange(1, 9))
+    spectra = spectra.assign(epoch=500, layer="conv" + spectra["layer_index"].astype(str), rows=8, cols=72,
+                             sigma=np.exp(-spectra["index"] * spectra["batch_size"] / 64))
+    spectra.loc[spectra["index"] == 8, "sigma"] = 0.0  # σ = 0 cannot go on a log axis
+    bound = curves_table(config, "fig18", [1e-3, 0.3, 0.5, 0.7, 0.9]).assign(m=1, width=10000)
+    bound.loc[bound["eps"] >= 0.3, "avg_rank"] /= 50
+    return {"fig01": heat, "fig02": curves_table(config, "fig02", [1e-3, 0.05], diverged=(3,)),
+            "fig08": curves_table(config, "fig08", [1e-3]), "fig14": norms, "fig16": spectra, "fig18": bound}
+
+
+def comparison_table() -> pd.DataFrame:
+    """A hand-made bound_vs_rank table: two archs, a wd = 0 run (no bound), a diverged run, a rank 0."""
+    rng = np.random.default_rng(0)
+    n = 60
+    df = pd.DataFrame({"run_id": [f"r{i % 6}" for i in range(n)], "arch": np.where(np.arange(n) % 2, "vgg16_bn",
+                                                                                      "resnet18"),
+                       "eps": np.tile([0.01, 0.05], n // 2), "rank": rng.integers(0, 60, n),
+                       "bound": rng.uniform(10, 1e5, n), "status": "finished"})
+    df.loc[df["run_id"] == "r5", "bound"] = np.inf
+    df.loc[df["run_id"] == "r4", "status"] = "diverged"
+    df["holds"], df["tightness"] = df["rank"] <= df["bound"], df["rank"] / df["bound"]
+    return df
+
+
+def roundtrip(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Through CSV, as the pipeline stores tables (empty labels come back as NaN)."""
+    table.to_csv(path, index=False)
+    return pd.read_csv(path)
+
+
+def assert_rendered(png: Path, pdf: Path) -> None:
+    assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pdf.stat().st_size > 1000 and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+@pytest.mark.parametrize("name", ["fig01", "fig02", "fig08", "fig14", "fig16", "fig18"])
+def test_every_kind_renders_png_and_pdf(tmp_path, name):
+    config = make_config()
+    table = roundtrip(tables(config)[name], tmp_path / f"{name}.csv")
+    plots.render(config, name, table, tmp_path / f"{name}.png", tmp_path / "pdf" / f"{name}.pdf")
+    assert_rendered(tmp_path / f"{name}.png", tmp_path / "pdf" / f"{name}.pdf")
+
+
+def test_titles_say_demo_only_in_demo_mode():
+    from lowrank.plots import style
+
+    assert style.figure_title(make_config(demo=True), "fig02").startswith("DEMO (synthetic data): Fig 2")
+    assert style.figure_title(make_config(demo=False), "fig02").startswith("Fig 2")
+
+
+def test_a_run_that_diverged_everywhere_still_renders(tmp_path):
+    config = make_config()
+    table = curves_table(config, "fig08", [1e-3], diverged=(0,))
+    plots.render(config, "fig08", table, tmp_path / "a.png", tmp_path / "a.pdf")
+    assert_rendered(tmp_path / "a.png", tmp_path / "a.pdf")
+
+
+def test_bound_vs_rank_renders(tmp_path):
+    table = roundtrip(comparison_table(), tmp_path / "bvr.csv")
+    plots.render_bound_vs_rank(make_config(), table, tmp_path / "bvr.png", tmp_path / "bvr.pdf")
+    assert_rendered(tmp_path / "bvr.png", tmp_path / "bvr.pdf")
