@@ -17,7 +17,8 @@ try:
     RUNS = grid.all_runs(config)
     FIGURE_RUNS = {name: sorted({fr.run.run_id for fr in grid.figure_runs(config, name)})
                    for name in config["figures"]}
-    PACKS = grid.packs(RUNS, config["pack_size"], grid.run_figures(config))
+    PACKS = grid.packs(RUNS, config["pack_size"],
+                       grid.run_figures(config) if config["pack_scope"] == "figures" else None)
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
 
