@@ -21,6 +21,7 @@ for _pack in PACKS:
         threads: pack_resources(_pack)["cpus"]
         resources:
             mem_mb=pack_resources(_pack)["mem_mb"],
+            cpus_per_task=pack_resources(_pack)["cpus"],
             gpu=pack_resources(_pack)["gpus"],
             runtime=pack_runtime(_pack),
         script:

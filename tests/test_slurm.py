@@ -1,0 +1,411 @@
+"""The SLURM profile against a real single-node SLURM (tests/slurm/cluster.sh): the demo through SLURM equals a local
+run byte for byte; a training job resumes across preemption (requeue), its time limit (TIMEOUT) and scancel; a
+crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission.
+
+The session fixture installs SLURM (apt, root) and starts it; where that is impossible the tests skip, unless
+LOWRANK_REQUIRE_SLURM=1 (CI), where they fail. Every snakemake runs under a hard timeout that kills its process
+group (and cancels the test cluster's jobs), so nothing can hang. About 6-7 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from lowrank import grid
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
+SLURM_DIR = Path(os.environ.get("LOWRANK_SLURM_DIR", "/tmp/lowrank-slurm"))
+DEMO = ROOT / "config" / "demo.yaml"
+RESUME = ROOT / "tests" / "slurm" / "resume.yaml"
+FAILURES = ROOT / "tests" / "slurm" / "failures.yaml"
+FASTPOLL = ROOT / "tests" / "slurm" / "fastpoll.py"
+LOG_FILES = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz")
+EPOCH_LINE = re.compile(r"\] epoch (\d+)/(\d+) ")
+
+
+# --- processes with hard timeouts -------------------------------------------------------------------------------
+class Proc:
+    """A command in its own process group, output to a file; wait() kills the whole group at its deadline."""
+
+    def __init__(self, cmd: list[str], log: Path, env: dict, timeout: float):
+        self.cmd, self.log, self.env, self.timeout = cmd, log, env, timeout
+        self.start = time.monotonic()
+        with open(log, "wb") as fh:
+            self.popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait(self) -> int:
+        left = self.timeout - (time.monotonic() - self.start)
+        try:
+            return self.popen.wait(timeout=max(left, 0.1))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"timed out after {self.timeout:.0f} s: {' '.join(map(str, self.cmd))}\n"
+                        f"--- output tail ---\n{self.output()[-6000:]}")
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait()
+        cancel_all_jobs(self.env)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+def slurm(env: dict, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=30, check=check)
+
+
+def cancel_all_jobs(env: dict) -> None:
+    """Cancel every job of the private test cluster (after a killed snakemake, so the next test starts clean)."""
+    if env.get("SLURM_CONF"):
+        ids = slurm(env, "squeue", "-h", "-o", "%i").stdout.split()
+        if ids:
+            slurm(env, "scancel", *ids)
+
+
+def snakemake(args: list, env: dict, log: Path, timeout: float) -> Proc:
+    """snakemake ARGS through tests/slurm/fastpoll.py (the SLURM executor's status polls capped at 2 s)."""
+    return Proc([sys.executable, str(FASTPOLL), *map(str, args)], log, env, timeout)
+
+
+# --- fixtures ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def cluster():
+    """A running single-node SLURM; yields the environment that reaches it. Stops it unless it was running before."""
+
+    def unavailable(msg: str):
+        if os.environ.get("LOWRANK_REQUIRE_SLURM") == "1":
+            pytest.fail(f"LOWRANK_REQUIRE_SLURM=1 but {msg}")
+        pytest.skip(msg)
+
+    if shutil.which("bash") is None:
+        unavailable("no bash")
+    was_running = subprocess.run([str(CLUSTER), "status"], capture_output=True, timeout=60).returncode == 0
+    for step, timeout in (("install", 900), ("start", 120)):
+        try:
+            r = subprocess.run([str(CLUSTER), step], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            unavailable(f"cluster.sh {step} timed out")
+        if r.returncode != 0:
+            unavailable(f"cluster.sh {step} failed: {r.stderr.strip()[-2000:]}")
+    env = dict(os.environ, SLURM_CONF=str(SLURM_DIR / "slurm.conf"),
+               PATH=f"{SLURM_DIR / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("SLURM_JOB_ID", None)  # pytest itself may run inside a SLURM job
+    cancel_all_jobs(env)
+    yield env
+    cancel_all_jobs(env)
+    if not was_running:
+        subprocess.run([str(CLUSTER), "stop"], capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def profile(tmp_path_factory) -> Path:
+    """profiles/slurm with tests/slurm/profile-overrides.yaml merged over it (mappings merged key by key)."""
+    base = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    over = yaml.safe_load((ROOT / "tests" / "slurm" / "profile-overrides.yaml").read_text())
+    merged = grid.merge(base, over)
+    out = tmp_path_factory.mktemp("profile")
+    (out / "config.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    return out
+
+
+def demo_config(*extra: Path, results: Path) -> dict:
+    return {**grid.load_config(ROOT / "config.yaml", DEMO, *extra), "results": str(results)}
+
+
+def run_ids(config: dict, figure: str) -> list[str]:
+    return sorted({fr.run.run_id for fr in grid.figure_runs(config, figure)})
+
+
+def assert_same_runs(a: Path, b: Path, ids: list[str]) -> None:
+    """Each run's logs byte-identical in results dirs a and b; summary.json equal but for `runtime`."""
+    for rid in ids:
+        for name in LOG_FILES:
+            assert (a / "runs" / rid / name).read_bytes() == (b / "runs" / rid / name).read_bytes(), \
+                f"{rid}/{name} differs between {a} and {b}"
+        sa, sb = (json.loads((d / "runs" / rid / "summary.json").read_text()) for d in (a, b))
+        sa.pop("runtime"), sb.pop("runtime")
+        assert sa == sb, f"{rid}/summary.json differs (beyond runtime)"
+
+
+# --- the dry run: what a user sees before submitting -------------------------------------------------------------
+def test_dry_run_prints_resources_of_every_training_job(tmp_path):
+    """`snakemake --profile profiles/slurm -n all` on the paper's config lists each training job's GPU, time, memory."""
+    config = grid.load_config(ROOT / "config.yaml")
+    table = config["resources"]
+    proc = snakemake(["--profile", "profiles/slurm", "-n", "all", "--config", f"results={tmp_path}/results",
+                      f"data_root={tmp_path}/data"], dict(os.environ), tmp_path / "dry.log", timeout=180)
+    assert proc.wait() == 0, proc.output()[-4000:]
+    out = proc.output()
+    blocks = re.findall(r"^rule (train_\w+):\n(.*?)(?=^\S)", out, flags=re.M | re.S)
+    n_packs = len(grid.packs(grid.all_runs(config), config["pack_size"], grid.run_figures(config)))
+    assert len(blocks) == n_packs, f"{len(blocks)} training jobs in the dry run, {n_packs} packs in the grid"
+    archs = sorted((k for k in table if isinstance(table[k], dict) and k != "default"), key=len, reverse=True)
+    for name, body in blocks:
+        arch = next(a for a in archs if name.startswith(f"train_{a}_"))
+        want = {**table["default"], **table[arch]}
+        res = dict(kv.split("=", 1) for kv in re.search(r"resources: (.*)", body).group(1).split(", "))
+        assert int(res["gpu"]) == want["gpus"], (name, res)
+        assert int(res["mem_mb"]) == want["mem_mb"], (name, res)
+        assert table["runtime_overhead_min"] < int(res["runtime"]) <= table["max_runtime_min"], (name, res)
+
+
+# --- (a) a demo figure through SLURM equals a local run ---------------------------------------------------------
+FIGURE = "fig18"  # one training job (~20 s), then its aggregation and render on the submit host
+
+
+def test_demo_figure_through_slurm_matches_local_run(cluster, profile, tmp_path):
+    """A demo figure (training on SLURM, then aggregation + render as local rules on the submit host) completes,
+    and its run logs and table are byte-identical to a local run of the same config (summary.json but `runtime`)."""
+    slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
+    ids = run_ids(demo_config(results=slurm_res), FIGURE)
+    local = Proc([sys.executable, "-m", "snakemake", FIGURE, "--profile", "profiles/local", "--cores", "1",
+                  "--configfile", str(DEMO), "--config", f"results={local_res}"], tmp_path / "local.log", cluster,
+                 timeout=300)
+    remote = snakemake([FIGURE, "--profile", profile, "--configfile", DEMO, "--slurm-logdir", slurm_res / "slurm_logs",
+                        "--config", f"results={slurm_res}"], cluster, tmp_path / "slurm.log", timeout=300)
+    assert remote.wait() == 0, remote.output()[-6000:]
+    assert local.wait() == 0, local.output()[-6000:]
+    out = remote.output()
+    # every training job went through sbatch and finished there; aggregation and render ran locally
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
+    train_rules = set(re.findall(r"^rule (train_\w+):", out, flags=re.M))
+    assert train_rules and len(submitted) == len(train_rules), out[-4000:]
+    for jobid in submitted:
+        (log,) = (slurm_res / "slurm_logs").glob(f"rule_train_*/{jobid}.log")
+        assert "1 of 1 steps (100%) done" in log.read_text()
+        assert job_state(cluster, jobid) == "COMPLETED"
+    assert re.search(r"^localrule aggregate_figure:", out, flags=re.M)
+    assert re.search(rf"^localrule render_{FIGURE}:", out, flags=re.M)
+    assert_same_runs(slurm_res, local_res, ids)
+    table = f"tables/{FIGURE}.csv"
+    assert (slurm_res / table).read_bytes() == (local_res / table).read_bytes()
+    for ext in ("png", "pdf"):
+        assert (slurm_res / "figures" / f"{FIGURE}.{ext}").stat().st_size > 0
+
+
+# --- (b) resume across the time limit, preemption and scancel ---------------------------------------------------
+def checkpoint_epoch(path: Path) -> int | None:
+    import torch
+
+    try:
+        return int(torch.load(path, weights_only=False)["epoch"])
+    except (FileNotFoundError, EOFError, RuntimeError):
+        return None
+
+
+def job_state(env: dict, jobid: str) -> str:
+    return slurm(env, "squeue", "-h", "-t", "all", "-j", jobid, "-o", "%T").stdout.strip()
+
+
+def slurm_job_ids(logdir: Path) -> list[str]:
+    return sorted((p.stem for p in logdir.glob("rule_train_*/*.log")), key=int)
+
+
+class TrainLog:
+    """Follows a pack's training log. Snakemake deletes a job's log when an attempt starts (and SLURM restarts a
+    requeued job from the top), so each attempt's log begins afresh: record (first, last) epoch of each one."""
+
+    def __init__(self, logs_dir: Path):
+        self.dir, self.attempts = logs_dir, []
+
+    def update(self) -> None:
+        files = list(self.dir.glob("*.log"))
+        epochs = [int(m.group(1)) for m in EPOCH_LINE.finditer(files[0].read_text(errors="replace"))] if files else []
+        if not epochs:
+            return
+        if self.attempts and self.attempts[-1][0] == epochs[0]:
+            self.attempts[-1][1] = max(self.attempts[-1][1], epochs[-1])
+        else:
+            self.attempts.append([epochs[0], epochs[-1]])
+
+    def reached(self, epoch: int, attempt: int) -> bool:
+        """Has the `attempt`-th start (1-based) logged `epoch`? (Its checkpoint of epoch - 1 is then on disk.)"""
+        return len(self.attempts) >= attempt and self.attempts[attempt - 1][1] >= epoch
+
+
+def wait_for(what: str, cond, proc: Proc, timeout: float, follow: TrainLog | None = None, step: float = 1.0):
+    """Poll cond() until it returns a truthy value; fail (and kill proc) when proc exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if follow:
+            follow.update()
+        value = cond()
+        if value:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"snakemake exited (rc={proc.poll()}) while waiting for {what}\n{proc.output()[-6000:]}")
+        time.sleep(step)
+    proc.kill()
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{proc.output()[-6000:]}")
+
+
+def seconds_per_epoch(cfg, tmp: Path) -> float:
+    """This machine's time for one epoch of `cfg` on one CPU thread (fastest of 3), measured outside SLURM."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    spec = tmp / "spec.json"
+    spec.write_text(json.dumps({"config": {**cfg.to_dict(), "epochs": 4}, "out": str(tmp / "out")}))
+    r = subprocess.run([sys.executable, "-m", "lowrank.train", "--spec", str(spec), "--ckpt-dir", str(tmp / "ckpt"),
+                        "--device", "cpu"], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    times = sorted(float(t) for t in re.findall(r"epoch [2-4]/4 ([0-9.]+)s", r.stdout + r.stderr))
+    assert len(times) == 3, r.stdout + r.stderr
+    return times[0]  # the fastest: a conservative (larger) epoch count if the machine is busy right now
+
+
+def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, tmp_path):
+    """fig08's B = 4 run as one training job with a 1-minute limit on attempt 1, 2 on attempt 2, 3 on attempt 3.
+    Attempt 1 is killed by SLURM at its time limit (TIMEOUT) and resubmitted by Snakemake; attempt 2 is requeued
+    by SLURM, as preemption with PreemptMode=REQUEUE does, and starts again as the same job; then it is scancel'ed
+    and resubmitted; attempt 3 finishes. Every start after the first resumes at its last checkpoint, every epoch
+    is logged once, and the logs equal an uninterrupted local run byte for byte."""
+    # epochs for ~100 s of training at this machine's speed: SLURM kills a job 60-90 s after it starts, ~8 s of
+    # which go to start-up
+    demo = demo_config(results=tmp_path)
+    (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 4]
+    epochs = min(max(int(100 / seconds_per_epoch(base, tmp_path / "speed")), 60), 600)
+    resume = tmp_path / "resume.yaml"
+    over = yaml.safe_load(RESUME.read_text())
+    over["figures"]["fig08"]["fixed"]["epochs"] = epochs
+    resume.write_text(yaml.safe_dump(over))
+
+    slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
+    config = demo_config(resume, results=slurm_res)
+    (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 4]
+    assert cfg.epochs == epochs
+    rid = cfg.run_id
+    ckpt = slurm_res / "checkpoints" / f"{rid}.pt"
+    logdir = slurm_res / "slurm_logs"
+    target = f"runs/{rid}/summary.json"
+    train_log = TrainLog(slurm_res / "logs" / "train")
+    # the uninterrupted reference, at low priority so the SLURM job keeps its core
+    local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake", str(local_res / target), "--profile",
+                  "profiles/local", "--cores", "1", "--configfile", str(DEMO), str(resume),
+                  "--config", f"results={local_res}"], tmp_path / "local.log", cluster, timeout=600)
+    remote = snakemake([slurm_res / target, "--profile", profile, "--configfile", DEMO, resume,
+                        "--slurm-logdir", logdir, "--config", f"results={slurm_res}"],
+                       cluster, tmp_path / "slurm.log", timeout=600)
+
+    # attempt 1 (limit 1 min) runs into its time limit
+    (j1,) = wait_for("the first job", lambda: slurm_job_ids(logdir), remote, 90)
+    wait_for(f"job {j1} to reach its time limit", lambda: job_state(cluster, j1) == "TIMEOUT", remote, 240,
+             train_log)
+    timed_out_at = checkpoint_epoch(ckpt)  # read once the job is gone: where the next start must resume
+    # attempt 2 (limit 2 min): once it has checkpointed 2 epochs, SLURM requeues it; it starts again as the same job
+    j2 = wait_for("the second attempt", lambda: [j for j in slurm_job_ids(logdir) if j != j1], remote, 120,
+                  train_log)[0]
+    wait_for(f"job {j2} to checkpoint", lambda: train_log.reached(timed_out_at + 3, attempt=2), remote, 120,
+             train_log)
+    slurm(cluster, "scontrol", "requeue", j2, check=True)
+    wait_for(f"job {j2} to be requeued", lambda: job_state(cluster, j2) == "PENDING", remote, 60, train_log)
+    requeued_at = checkpoint_epoch(ckpt)
+    # ... then, a third of the way through what is left, it is cancelled and resubmitted (limit 3 min)
+    cancel_at = requeued_at + max(2, (epochs - requeued_at) // 3)
+    wait_for(f"job {j2} to run again", lambda: job_state(cluster, j2) == "RUNNING", remote, 90, train_log)
+    wait_for(f"job {j2} to reach epoch {cancel_at}", lambda: train_log.reached(cancel_at + 1, attempt=3), remote,
+             150, train_log)
+    slurm(cluster, "scancel", j2, check=True)
+    wait_for(f"job {j2} to be cancelled", lambda: job_state(cluster, j2) == "CANCELLED", remote, 60, train_log)
+    cancelled_at = checkpoint_epoch(ckpt)
+    wait_for("snakemake to finish", lambda: remote.poll() is not None, remote, 400, train_log)
+    train_log.update()
+
+    assert remote.wait() == 0, remote.output()[-6000:]
+    assert local.wait() == 0, local.output()[-6000:]
+    jobs = slurm_job_ids(logdir)
+    assert len(jobs) == 3, f"expected 3 SLURM jobs (attempts), got {jobs}"
+    assert job_state(cluster, jobs[2]) == "COMPLETED"
+    (j1_log,) = logdir.glob(f"rule_train_*/{j1}.log")
+    assert "DUE TO TIME LIMIT" in j1_log.read_text()
+    out = remote.output()
+    assert f"SLURM-job '{j1}' failed, SLURM status is: 'TIMEOUT'" in out
+    assert f"SLURM-job '{j2}' failed, SLURM status is: 'CANCELLED'" in out
+    limits = [slurm(cluster, "squeue", "-h", "-t", "all", "-j", j, "-o", "%l").stdout.strip() for j in jobs]
+    assert limits == ["1:00", "2:00", "3:00"], f"SLURM time limits of the 3 attempts: {limits}"
+
+    # each start resumed where the last checkpoint left it (attempt 2 twice: before and after its requeue)
+    assert 0 < timed_out_at < requeued_at < cancelled_at < epochs, (timed_out_at, requeued_at, cancelled_at)
+    starts = [first for first, _ in train_log.attempts]
+    assert starts == [1, timed_out_at + 1, requeued_at + 1, cancelled_at + 1], train_log.attempts
+    assert train_log.attempts[-1][1] == epochs, train_log.attempts
+    # each epoch exactly once in the logs, and the logs equal the uninterrupted local run
+    layers = pd.read_csv(slurm_res / "runs" / rid / "layers.csv")
+    for layer, rows in layers.groupby("layer"):
+        assert rows["epoch"].tolist() == list(range(epochs + 1)), layer
+    assert_same_runs(slurm_res, local_res, [rid])
+
+
+# --- (c) failures: a crash, and a GPU request the cluster cannot satisfy ----------------------------------------
+@pytest.fixture(scope="module")
+def failing_run(cluster, profile, tmp_path_factory):
+    """One snakemake (no retries) with two jobs: a training job whose checkpoint is corrupt (it crashes at start)
+    and an MLP job that requests a GPU from the GPU-less cluster."""
+    tmp = tmp_path_factory.mktemp("failures")
+    res = tmp / "results"
+    config = demo_config(FAILURES, results=res)
+    crash = next(fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 64)
+    gpu = grid.figure_runs(config, "fig07")[0].run
+    assert gpu.arch == "mlp_bn"
+    (res / "checkpoints").mkdir(parents=True)
+    (res / "checkpoints" / f"{crash.run_id}.pt").write_bytes(b"not a checkpoint\n")
+    proc = snakemake([res / "runs" / crash.run_id / "summary.json", res / "runs" / gpu.run_id / "summary.json",
+                      "--profile", profile, "--retries", "0", "--configfile", DEMO, FAILURES,
+                      "--slurm-logdir", res / "slurm_logs", "--config", f"results={res}"],
+                     cluster, tmp / "snakemake.log", timeout=180)
+    rc = proc.wait()
+    return {"rc": rc, "out": proc.output(), "res": res, "elapsed": proc.elapsed, "crash": crash}
+
+
+def test_crash_fails_its_job_and_prints_its_logs(failing_run):
+    out, res = failing_run["out"], failing_run["res"]
+    assert failing_run["rc"] != 0
+    assert re.search(r"Error in rule train_res_bn_\w+:\n\s+message: SLURM-job '\d+' failed, SLURM status is: "
+                     r"'FAILED'", out), out[-6000:]
+    (train_log,) = (res / "logs" / "train").glob("train_res_bn_*.log")
+    (slurm_log,) = (res / "slurm_logs").glob("rule_train_res_bn_*/*.log")
+    assert f"log: {train_log}, {slurm_log} (check log file(s) for error details)" in out
+    assert "Error in rule" in slurm_log.read_text()
+    assert not (res / "runs" / failing_run["crash"].run_id / "summary.json").exists()
+
+
+def test_crash_traceback_reaches_the_training_log(failing_run):
+    """The exception that killed training is in the training log, which Snakemake prints (show-failed-logs)."""
+    (train_log,) = (failing_run["res"] / "logs" / "train").glob("train_res_bn_*.log")
+    text = train_log.read_text()
+    assert "Traceback" in text, f"the training log does not show why the job crashed: {text!r}"
+    assert f"Logfile {train_log}:\n" in failing_run["out"] and "Traceback" in failing_run["out"]
+
+
+def test_gpu_request_on_gpu_less_cluster_fails_at_submission(failing_run):
+    out = failing_run["out"]
+    assert re.search(r"Error in rule train_mlp_bn_\w+:\n\s+message: SLURM sbatch failed", out), out[-6000:]
+    assert "--gpus=1" in out
+    assert "Requested node configuration is not available" in out or "Invalid generic resource" in out
+    assert failing_run["elapsed"] < 150  # failed, not stuck pending
