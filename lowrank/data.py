@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import Tensor
 
 
@@ -99,7 +98,7 @@ def prepare(name: str, root: str | Path, download: bool = True) -> Path:
             f"on a machine with internet access, or copy {name}.pt into {root}/."
         ) from err
     blob = {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y,
-            "source": f"torchvision {info.torchvision} {torchvision.__version__}"}
+            "source": f"torchvision {info.torchvision} {_torchvision().__version__}"}
     fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -190,6 +189,13 @@ def _warp(x: Tensor, shift: Tensor, flip: Tensor, angle: Tensor, fill: Sequence[
     return torch.where(inside[:, None], out, fill)
 
 
+def _torchvision():
+    """torchvision, imported only to read raw datasets: it costs seconds that loading a prepared file need not pay."""
+    import torchvision
+
+    return torchvision
+
+
 def _real(name: str) -> DatasetInfo:
     """Look up a dataset that lives on disk (not the generated one)."""
     if name not in DATASETS or DATASETS[name].torchvision is None:
@@ -200,7 +206,7 @@ def _real(name: str) -> DatasetInfo:
 
 def _read_raw(info: DatasetInfo, root: Path, train: bool, download: bool) -> tuple[Tensor, Tensor]:
     """One split as uint8 [N,C,H,W] (zero-padded by info.pad) and int64 labels, from torchvision's raw arrays."""
-    cls = getattr(torchvision.datasets, info.torchvision)
+    cls = getattr(_torchvision().datasets, info.torchvision)
     if info.torchvision == "SVHN":  # split="train" is the 73,257-image set, without "extra"
         ds = cls(root, split="train" if train else "test", download=download)
         x, y = torch.from_numpy(ds.data), ds.labels  # uint8 [N,3,32,32]; torchvision maps label 10 to 0

@@ -4,6 +4,14 @@ Runs in a pack share architecture, data, batch size and schedule (RunConfig.pack
 rate, weight decay, momentum and seed. Their parameters live in one flat [K, P] tensor, their BatchNorm buffers
 are stacked, and the forward pass is ``torch.vmap`` over ``functional_call``, so each run keeps its own
 initialisation, data order, BatchNorm statistics and schedule, and logs exactly what it would log alone.
+
+Gradients come from ``vmap(grad_and_value(loss))``; the SGD update is torch.optim.SGD's own arithmetic
+(g += wd·w; b = mom·b + g; w -= lr·b, as its add-with-alpha ops), run by run on views of the run's row, so a run's
+update is the one it gets alone and, on a CPU, its P values stay in cache while they are updated.
+
+Limitation: dropout (the ViT's) draws its masks from the one global RNG under ``torch.vmap``, so with
+dropout > 0 a run's masks depend on its pack mates and a pack is not bit-equal to its runs trained alone
+(everything else is per run: initialisation, data order, augmentation, BatchNorm statistics).
 """
 
 from __future__ import annotations
@@ -24,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
+from torch.func import functional_call, grad_and_value
 
 import lowrank
 from lowrank import data as datasets
-from lowrank import logs, models
+from lowrank import logs, metrics, models
 from lowrank.config import ConfigError, RunConfig
 from lowrank.logs import atomic_write_bytes
 
@@ -53,6 +61,16 @@ class RunState:
     diverged_epoch: int | None = None
     diverged_reason: str | None = None
     wall_time: float = 0.0
+
+
+def new_state(cfg: RunConfig, out: Path | None, device: torch.device) -> RunState:
+    """A run at epoch 0: its data-order (and augmentation) generator seeded from the run's seed."""
+    s = RunState(cfg=cfg, out=Path(out) if out is not None else None)
+    s.order.manual_seed(cfg.seed)
+    if cfg.augmentation != "none":
+        s.aug = torch.Generator(device=device)
+        s.aug.manual_seed(cfg.seed + 1)
+    return s
 
 
 def checkpoint_path(ckpt_dir: Path, cfg: RunConfig) -> Path:
@@ -84,20 +102,29 @@ class Pack:
         self.flat = torch.stack(flat).to(device)
         self.buffers = {n: torch.stack([b[n] for b in buffers]).to(device) for n in self.buffer_names}
         self.momentum_buf = torch.zeros_like(self.flat)
-        self._forward = torch.vmap(self._forward_one, in_dims=(0, 0, 0), randomness="different")
+        self._cache_rows()
+        # per run: gradient and loss on its own batch; vmap of grad (not autograd through vmap) yields each
+        # gradient contiguous, in the parameter's layout, which the update then reads at full speed
+        self._grad_and_loss = torch.vmap(grad_and_value(self._loss_one), randomness="different")
         self._forward_shared = torch.vmap(self._forward_one, in_dims=(0, 0, None), randomness="different")
 
     # --- parameters ---------------------------------------------------------------------------------------
     def params(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-parameter [K, ...] views into a flat [K, P] tensor."""
-        out, offset = {}, 0
-        for name, shape, size in zip(self.names, self.shapes, self.sizes):
-            out[name] = flat[:, offset:offset + size].view(flat.shape[0], *shape)
-            offset += size
-        return out
+        k = flat.shape[0]
+        return {n: t.view(k, *shape) for n, t, shape in zip(self.names, flat.split(self.sizes, 1), self.shapes)}
+
+    def _cache_rows(self) -> None:
+        """Cache, per run, its parameters and momentum buffers as views of its rows (what the update writes)."""
+        def views(flat):
+            return [tuple(t.view(shape) for t, shape in zip(row.split(self.sizes), self.shapes)) for row in flat]
+        self.param_rows, self.momentum_rows = views(self.flat), views(self.momentum_buf)
 
     def _forward_one(self, params, buffers, x):
-        return functional_call(self.model, (params, buffers), (x,))
+        return functional_call(self.model, (params, buffers), (x,), tie_weights=False)  # no model ties weights
+
+    def _loss_one(self, params, buffers, x, y):
+        return F.cross_entropy(self._forward_one(params, buffers, x), y)
 
     def keep(self, mask: list[bool]) -> None:
         """Drop the runs whose mask is False (diverged or finished): the others go on untouched."""
@@ -106,20 +133,20 @@ class Pack:
         self.flat = self.flat.index_select(0, idx)
         self.momentum_buf = self.momentum_buf.index_select(0, idx)
         self.buffers = {n: b.index_select(0, idx) for n, b in self.buffers.items()}
+        self._cache_rows()
 
-    def hyper(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-run learning rate (for this epoch), weight decay and momentum as [K, 1] tensors."""
-        def col(values):
-            return torch.tensor(values, dtype=self.dtype, device=self.device).unsqueeze(1)
-        return (col([s.cfg.lr_at(epoch) for s in self.states]), col([s.cfg.weight_decay for s in self.states]),
-                col([s.cfg.momentum for s in self.states]))
+    def hyper(self, epoch: int) -> tuple[list[float], list[float], list[float]]:
+        """Per-run learning rate (for this epoch), weight decay and momentum."""
+        return ([s.cfg.lr_at(epoch) for s in self.states], [s.cfg.weight_decay for s in self.states],
+                [s.cfg.momentum for s in self.states])
 
     # --- one epoch ----------------------------------------------------------------------------------------
-    def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor) -> torch.Tensor:
-        """One epoch of SGD for every run; returns a [K] bool tensor: did the run see a non-finite loss."""
+    def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor | None) -> torch.Tensor:
+        """One epoch of SGD for every run; returns a [K] bool tensor: did the run diverge (a non-finite loss,
+        or weights that overflowed in the epoch's last step, which only the next loss would show)."""
         cfg = self.states[0].cfg
         n, batch = data.train_x.shape[0], cfg.batch_size
-        lr, wd, mom = self.hyper(epoch)
+        hyper = self.hyper(epoch)
         order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
         bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
         self.model.train()
@@ -129,16 +156,24 @@ class Pack:
             if cfg.augmentation != "none":
                 x = torch.stack([datasets.augment(x[k], s.aug, cfg.augmentation, fill)
                                  for k, s in enumerate(self.states)])
-            flat = self.flat.detach().requires_grad_()
-            logits = self._forward(self.params(flat), self.buffers, x)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)
-            (grad,) = torch.autograd.grad(loss.sum(), flat)
-            with torch.no_grad():  # torch.optim.SGD, per run: g += wd·w; b = mom·b + g; w -= lr·b
-                grad.add_(self.flat * wd)
-                self.momentum_buf.mul_(mom).add_(grad)
-                self.flat.sub_(lr * self.momentum_buf)
-                bad |= ~torch.isfinite(loss)
-        return bad
+            bad |= ~torch.isfinite(self.step(x, y, *hyper))
+        return bad | ~torch.isfinite(self.flat).all(1)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, lr: list[float], wd: list[float],
+             mom: list[float]) -> torch.Tensor:
+        """One SGD step of every run on its own batch (x [K, B, ...], y [K, B]); returns the K batch losses."""
+        grads, loss = self._grad_and_loss(self.params(self.flat), self.buffers, x, y)
+        per_run = zip(*(grads[n].unbind(0) for n in self.names))
+        for k, (g, w, b) in enumerate(zip(per_run, self.param_rows, self.momentum_rows)):
+            # torch.optim.SGD's arithmetic (as its foreach path), one run at a time so its values stay in cache
+            if wd[k]:
+                torch._foreach_add_(g, w, alpha=wd[k])
+            if mom[k]:
+                torch._foreach_mul_(b, mom[k])
+                torch._foreach_add_(b, g)
+                g = b
+            torch._foreach_add_(w, g, alpha=-lr[k])
+        return loss
 
     @torch.no_grad()
     def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
@@ -166,9 +201,8 @@ class Pack:
         params = self.params(self.flat)
         out = [{} for _ in self.states]
         for layer in self.layers:
-            w = params[layer.param].reshape(len(self.states), *layer.shape)
-            fro = torch.linalg.matrix_norm(w, ord="fro")
-            sv = torch.linalg.svdvals(w / fro[:, None, None]).float().cpu()
+            fro = metrics.frobenius_norm(params[layer.param], batch_dims=1)
+            sv = metrics.singular_values(params[layer.param], batch_dims=1).float().cpu()
             for k, f in enumerate(fro.tolist()):
                 out[k][layer.name] = (f, sv[k])
         return out
@@ -288,14 +322,7 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
                           f"{data.train_x.shape[0]} samples.")
     fill = torch.tensor(datasets.DATASETS[cfg0.dataset].fill, device=device)  # raw 0, as torchvision pads
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    states = []
-    for cfg, out in runs:
-        s = RunState(cfg=cfg, out=Path(out))
-        s.order.manual_seed(cfg.seed)
-        if cfg.augmentation != "none":
-            s.aug = torch.Generator(device=device)
-            s.aug.manual_seed(cfg.seed + 1)
-        states.append(s)
+    states = [new_state(cfg, out, device) for cfg, out in runs]
     pack = Pack(states, data, device)
     for k, s in enumerate(states):
         path = checkpoint_path(ckpt_dir, s.cfg)
@@ -382,11 +409,18 @@ ARCH_FLAGS = {"depth": int, "width": int, "activation": str, "patch": int, "dim"
               "dim_head": int, "mlp_dim": int, "dropout": float, "emb_dropout": float}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse reporting bad flags in one line (no usage block), like every other input error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line of one run (flags) or of a pack (--spec files written by the pipeline)."""
     d = RunConfig(arch="mlp_bn", dataset="synthetic", batch_size=1, lr=1.0, weight_decay=0.0)
-    ap = argparse.ArgumentParser(prog="python -m lowrank.train", description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = _Parser(prog="python -m lowrank.train", description=__doc__.splitlines()[0],
+                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run = ap.add_argument_group("one run (ignored with --spec)")
     run.add_argument("--arch", help=f"one of {', '.join(models.ARCHS)}")
     run.add_argument("--dataset", help=f"one of {', '.join(datasets.DATASETS)}")
@@ -438,6 +472,19 @@ def _option_value(text: str):
     return text
 
 
+def parse_device(text: str | None) -> torch.device:
+    """The --device flag as a device (default: cuda if available), rejecting one this machine lacks."""
+    if text is None:
+        return default_device()
+    try:
+        device = torch.device(text)
+    except RuntimeError as err:
+        raise ConfigError(f"device={text!r} is invalid: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={text!r} is invalid: no CUDA GPU is visible here.")
+    return device
+
+
 def runs_from_args(args: argparse.Namespace) -> list[tuple[RunConfig, Path]]:
     """The (config, output dir) pairs the command line asks for."""
     if args.spec:
@@ -466,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = runs_from_args(args)
         ckpt_dir = args.ckpt_dir or Path(f"{runs[0][1]}.ckpt")
-        device = torch.device(args.device) if args.device else default_device()
+        device = parse_device(args.device)
         statuses = train_pack(runs, data_root=args.data_root, ckpt_dir=ckpt_dir,
                               checkpoint_every=args.checkpoint_every, device=device,
                               log=lambda msg: print(msg, file=sys.stderr, flush=True))

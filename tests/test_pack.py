@@ -1,0 +1,219 @@
+"""A pack of K runs is exactly its K runs trained alone: every architecture, float64 and float32, divergence
+isolation, resume, and the single-run engine against torch.optim.SGD."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lowrank import data as datasets
+from lowrank import logs, models
+from lowrank.config import RunConfig
+from lowrank.train import Pack, main, new_state, train_pack
+from test_train import Interrupt, interrupt_at, outputs, single_thread  # noqa: F401 (single_thread: autouse)
+
+CPU = torch.device("cpu")
+# small versions of every architecture on 3x16x16 images; the ViT without dropout (see lowrank.train's docstring)
+SMALL = {
+    "resnet18": dict(width=4),
+    "vgg16_bn": dict(width=8),
+    "mlp_bn": dict(depth=3, width=16),
+    "res_bn": dict(depth=2, width=16),
+    "vit": dict(dim=32, depth=2, heads=2, dim_head=8, mlp_dim=32, dropout=0.0, emb_dropout=0.0),
+}
+# the per-run settings a pack may mix
+RUNS = [dict(lr=0.05, weight_decay=5e-3, momentum=0.0, seed=0),
+        dict(lr=0.02, weight_decay=0.0, momentum=0.9, seed=1),
+        dict(lr=0.1, weight_decay=1e-2, momentum=0.5, seed=2)]
+
+
+def configs(arch: str, dtype: str, n_train: int, runs: list[dict] = RUNS, **shared) -> list[RunConfig]:
+    """The runs of one pack: `arch` at its small size on synthetic 3x16x16 data, batch 8."""
+    settings = dict(arch=arch, dataset="synthetic", batch_size=8, epochs=3, eval_every=1, dtype=dtype,
+                    arch_options=SMALL[arch], data_options={"n_train": n_train, "n_test": 16, "size": 16})
+    return [RunConfig(**{**settings, **shared, **run}) for run in runs]
+
+
+def trained(cfgs: list[RunConfig], epochs: int) -> tuple[Pack, datasets.Data]:
+    """The runs as one pack after `epochs` epochs, and their data."""
+    cfg = cfgs[0]
+    data = datasets.load("synthetic", "data", dtype=getattr(torch, cfg.dtype), synthetic=cfg.data_options)
+    pack = Pack([new_state(c, None, CPU) for c in cfgs], data, CPU)
+    for epoch in range(1, epochs + 1):
+        assert not pack.train_epoch(epoch, data, None).any()
+    return pack, data
+
+
+def assert_close(actual, expected, rtol: float, what: str) -> None:
+    """max |actual - expected| <= rtol · max |expected| (relative to the tensor's scale, so zeros are fine)."""
+    actual, expected = (torch.tensor(np.asarray(t, dtype=np.float64)) for t in (actual, expected))
+    err, scale = (actual - expected).abs().max().item(), expected.abs().max().item()
+    assert err <= rtol * scale, f"{what}: max deviation {err:.3g} vs scale {scale:.3g} (rtol {rtol:g})"
+
+
+def assert_pack_equals_solo(pack: Pack, solos: list[Pack], data: datasets.Data, rtol: float) -> None:
+    """Weights, momentum, BatchNorm buffers, layer metrics and evaluations of run k equal those of its solo run."""
+    pack_layers, pack_evals = pack.layer_metrics(), pack.evaluate(data, 1000)
+    for k, solo in enumerate(solos):
+        assert_close(pack.flat[k], solo.flat[0], rtol, f"run {k} weights")
+        assert_close(pack.momentum_buf[k], solo.momentum_buf[0], rtol, f"run {k} momentum")
+        for name in pack.buffer_names:
+            assert_close(pack.buffers[name][k], solo.buffers[name][0], rtol, f"run {k} {name}")
+        for layer, (fro, sv) in solo.layer_metrics()[0].items():
+            assert_close(pack_layers[k][layer][0], fro, rtol, f"run {k} {layer} norm")
+            assert_close(pack_layers[k][layer][1], sv, rtol, f"run {k} {layer} spectrum")
+        for key, value in solo.evaluate(data, 1000)[0].items():
+            assert_close(pack_evals[k][key], value, rtol, f"run {k} {key}")
+
+
+@pytest.mark.parametrize("arch", models.ARCHS)
+def test_pack_equals_solo_float64(arch):
+    cfgs = configs(arch, "float64", n_train=16)  # 2 steps per epoch, 2 epochs
+    pack, data = trained(cfgs, epochs=2)
+    # measured: bit-equal with one thread; with two, the MLPs' batched matmuls differ by <= 1e-14
+    assert_pack_equals_solo(pack, [trained([c], epochs=2)[0] for c in cfgs], data, rtol=1e-9)
+
+
+@pytest.mark.parametrize("arch", models.ARCHS)
+def test_pack_equals_solo_float32(arch):
+    # Tolerance 1e-4, from measurement. Under vmap a pack's convolutions run as one grouped convolution (and its
+    # matmuls as batched ones), whose float32 (oneDNN/MKL) kernels sum in another order than a single run's, so
+    # the runs differ by rounding: after one step at most 8e-6 of a tensor's scale (VGG's momentum; ResNet 1.3e-6,
+    # MLPs 3e-8, ViT 6e-8), where float64, off those kernels, is bit-equal. Training amplifies the rounding,
+    # chaotically for the tiny VGG (BatchNorm over 1x1 maps of 8 samples: ~10x per step, 1e-1 after 8 steps), so
+    # float32 is compared after one step. 1e-4 is 12x the worst measured deviation, and far below what a run
+    # mixed up with its pack mates would show (order 1).
+    cfgs = configs(arch, "float32", n_train=8)  # one step
+    pack, data = trained(cfgs, epochs=1)
+    assert_pack_equals_solo(pack, [trained([c], epochs=1)[0] for c in cfgs], data, rtol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["mlp_bn", "resnet18"])
+def test_single_run_equals_torch_sgd(arch):
+    """The engine at K = 1 against a plain nn.Module trained by torch.optim.SGD on the same batches."""
+    (cfg,) = configs(arch, "float64", n_train=16, runs=[dict(lr=0.05, weight_decay=5e-3, momentum=0.9, seed=3)],
+                     milestones=(2,))
+    pack, data = trained([cfg], epochs=3)
+    torch.manual_seed(cfg.seed)
+    model = models.build(arch, in_channels=3, image_size=16, **cfg.arch_options).double()
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    order = torch.Generator().manual_seed(cfg.seed)
+    for epoch in range(1, 4):
+        opt.param_groups[0]["lr"] = cfg.lr_at(epoch)
+        perm = torch.randperm(16, generator=order)
+        for start in range(0, 16, 8):
+            idx = perm[start:start + 8]
+            opt.zero_grad()
+            F.cross_entropy(model(data.train_x[idx]), data.train_y[idx]).backward()
+            opt.step()
+    assert_close(pack.flat[0], torch.cat([p.detach().flatten() for p in model.parameters()]), 1e-9, "weights")
+    assert_close(pack.momentum_buf[0], torch.cat([opt.state[p]["momentum_buffer"].flatten()
+                                                  for p in model.parameters()]), 1e-9, "momentum")
+    for name, buf in model.named_buffers():
+        assert_close(pack.buffers[name][0], buf, 1e-9, name)
+
+
+def assert_logs_close(run_dir, ref_dir, rtol: float) -> None:
+    """Two runs' logs: the same rows, numbers equal within rtol (relative to each column's scale)."""
+    for name in ("evals", "layers", "ranks"):
+        actual, expected = logs.read_table(run_dir, name), logs.read_table(ref_dir, name)
+        assert list(actual.columns) == list(expected.columns) and len(actual) == len(expected)
+        for column in expected.columns:
+            if expected[column].dtype.kind == "f":
+                assert_close(actual[column].to_numpy(), expected[column].to_numpy(), rtol, f"{name}.{column}")
+            else:
+                assert actual[column].tolist() == expected[column].tolist(), f"{name}.{column}"
+    actual, expected = logs.read_spectra(run_dir), logs.read_spectra(ref_dir)
+    assert actual.keys() == expected.keys()
+    for key in expected:
+        assert_close(actual[key], expected[key], 1e-6, f"spectrum {key}")  # stored as float32
+    summary, ref = logs.read_summary(run_dir), logs.read_summary(ref_dir)
+    for key in ("run_id", "status", "diverged_epoch", "diverged_reason", "epochs_completed"):
+        assert summary[key] == ref[key], key
+
+
+def test_diverging_run_leaves_its_pack_mates_untouched(tmp_path):
+    runs = [RUNS[0], dict(lr=1e300, weight_decay=0.0, momentum=0.0, seed=5), RUNS[1]]
+    cfgs = configs("mlp_bn", "float64", n_train=16, runs=runs)
+    statuses = train_pack([(c, tmp_path / "pack" / c.run_id) for c in cfgs], ckpt_dir=tmp_path / "pack.ckpt",
+                          device=CPU, log=lambda msg: None)
+    assert statuses == ["finished", "diverged", "finished"]
+    for c in cfgs:
+        train_pack([(c, tmp_path / "solo" / c.run_id)], ckpt_dir=tmp_path / "solo.ckpt", device=CPU,
+                   log=lambda msg: None)
+        assert_logs_close(tmp_path / "pack" / c.run_id, tmp_path / "solo" / c.run_id, rtol=1e-9)
+    diverged = logs.read_summary(tmp_path / "pack" / cfgs[1].run_id)
+    assert (diverged["diverged_epoch"], diverged["diverged_reason"]) == (1, "nonfinite_loss")
+
+
+def test_pack_resumes_after_interrupt(tmp_path):
+    cfgs = configs("mlp_bn", "float32", n_train=16)
+    ref = [(c, tmp_path / "ref" / c.run_id) for c in cfgs]
+    train_pack(ref, ckpt_dir=tmp_path / "ref.ckpt", device=CPU, log=lambda msg: None)
+    runs = [(c, tmp_path / "run" / c.run_id) for c in cfgs]
+    with pytest.raises(Interrupt):
+        train_pack(runs, ckpt_dir=tmp_path / "ckpt", checkpoint_every=1, device=CPU, log=interrupt_at(2))
+    assert not any((out / "summary.json").exists() for _, out in runs)
+    assert train_pack(runs, ckpt_dir=tmp_path / "ckpt", checkpoint_every=1, device=CPU,
+                      log=lambda msg: None) == ["finished"] * 3
+    for (_, out), (_, ref_out) in zip(runs, ref):
+        assert outputs(out) == outputs(ref_out)
+
+
+def test_pack_with_dropout_resumes_exactly(tmp_path):
+    """Dropout masks come from the global RNG (see lowrank.train): the checkpoint restores it."""
+    cfgs = configs("vit", "float32", n_train=16, arch_options={**SMALL["vit"], "dropout": 0.1, "emb_dropout": 0.1})
+    ref = [(c, tmp_path / "ref" / c.run_id) for c in cfgs]
+    train_pack(ref, ckpt_dir=tmp_path / "ref.ckpt", device=CPU, log=lambda msg: None)
+    runs = [(c, tmp_path / "run" / c.run_id) for c in cfgs]
+    with pytest.raises(Interrupt):
+        train_pack(runs, ckpt_dir=tmp_path / "ckpt", checkpoint_every=1, device=CPU, log=interrupt_at(3))
+    train_pack(runs, ckpt_dir=tmp_path / "ckpt", device=CPU, log=lambda msg: None)
+    for (_, out), (_, ref_out) in zip(runs, ref):
+        assert outputs(out) == outputs(ref_out)
+
+
+def test_runs_resumed_at_different_epochs_train_as_sub_packs(tmp_path):
+    cfgs = configs("mlp_bn", "float32", n_train=16)[:2]
+    runs = [(c, tmp_path / "run" / c.run_id) for c in cfgs]
+    for (cfg, out), stop in zip(runs, (3, 2)):  # checkpoints at epochs 2 and 1
+        with pytest.raises(Interrupt):
+            train_pack([(cfg, out)], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1, device=CPU,
+                       log=interrupt_at(stop))
+    messages = []
+    assert train_pack(runs, ckpt_dir=tmp_path / "ckpt", device=CPU, log=messages.append) == ["finished"] * 2
+    assert len(messages) == 1 + 2 and all("K=1]" in m for m in messages)  # epoch 3 of one, epochs 2-3 of other
+    for cfg, out in runs:
+        train_pack([(cfg, tmp_path / "ref" / cfg.run_id)], ckpt_dir=tmp_path / "ref.ckpt", device=CPU,
+                   log=lambda msg: None)
+        assert outputs(out) == outputs(tmp_path / "ref" / cfg.run_id)
+
+
+def test_spec_files_train_one_pack(tmp_path, capsys):
+    cfgs = configs("res_bn", "float64", n_train=16)
+    specs = []
+    for c in cfgs:
+        specs.append(tmp_path / f"{c.run_id}.json")
+        specs[-1].write_text(json.dumps({"config": c.to_dict(), "out": str(tmp_path / "pack" / c.run_id)}))
+    assert main(["--spec", *map(str, specs), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.count("finished: ") == 3
+    for c in cfgs:
+        train_pack([(c, tmp_path / "solo" / c.run_id)], ckpt_dir=tmp_path / "solo.ckpt", device=CPU,
+                   log=lambda msg: None)
+        assert_logs_close(tmp_path / "pack" / c.run_id, tmp_path / "solo" / c.run_id, rtol=1e-9)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"config": {**cfgs[0].to_dict(), "batch_size": 4}, "out": str(tmp_path / "o")}))
+    assert main(["--spec", str(specs[0]), str(other), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pack" in err
+
+
+def test_spectra_dtype_is_float32(tmp_path):
+    (cfg,) = configs("mlp_bn", "float64", n_train=8, runs=RUNS[:1], epochs=1)
+    train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=CPU, log=lambda msg: None)
+    spectra = logs.read_spectra(tmp_path / "run")
+    assert all(v.dtype == np.float32 for k, v in spectra.items() if k != "epochs")

@@ -1,0 +1,212 @@
+"""lowrank.train end to end on tiny runs: determinism, kill and resume, divergence, early stop, bad input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lowrank import logs
+from lowrank.config import RunConfig
+from lowrank.train import checkpoint_path, main, train_pack
+
+ROOT = Path(__file__).resolve().parents[1]
+# a tiny MLP-BN on 64 synthetic 3x8x8 images: 8 steps per epoch, well under a second per run
+TINY = ["--arch", "mlp_bn", "--depth", "2", "--width", "8", "--dataset", "synthetic", "--batch-size", "8",
+        "--lr", "0.1", "--weight-decay", "5e-3", "--momentum", "0.9", "--epochs", "4", "--eval-every", "2",
+        "--data-option", "n_train=64", "--data-option", "n_test=32", "--data-option", "size=8",
+        "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """One intra-op thread: on a busy 2-core machine OpenMP barriers make tiny ops 10-20x slower with two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Interrupt(Exception):
+    """Stands in for a kill: raised from the progress log after an epoch, before that epoch's checkpoint."""
+
+
+def interrupt_at(epoch: int):
+    """A train_pack `log` callback that stops training when it reports `epoch`."""
+    def log(msg: str) -> None:
+        if f" epoch {epoch}/" in msg:
+            raise Interrupt(msg)
+    return log
+
+
+def tiny_config(**overrides) -> RunConfig:
+    """The TINY run as a RunConfig."""
+    settings = dict(arch="mlp_bn", dataset="synthetic", batch_size=8, lr=0.1, weight_decay=5e-3, momentum=0.9,
+                    epochs=4, eval_every=2, arch_options={"depth": 2, "width": 8},
+                    data_options={"n_train": 64, "n_test": 32, "size": 8})
+    return RunConfig(**{**settings, **overrides})
+
+
+def outputs(run_dir: Path) -> dict[str, bytes]:
+    """A run's log files as bytes; summary.json without `runtime` (host, wall time and dates)."""
+    files = {name: (run_dir / name).read_bytes() for name in logs.FILES}
+    summary = json.loads(files["summary.json"])
+    del summary["runtime"]
+    files["summary.json"] = json.dumps(summary, sort_keys=True).encode()
+    return files
+
+
+def assert_complete(run_dir: Path, last_epoch: int, eval_epochs: list[int]) -> None:
+    """The logs hold every epoch 0..last_epoch exactly once per layer (and eps), and the given evaluations."""
+    summary = logs.read_summary(run_dir)
+    n_layers, n_eps = len(summary["layers"]), len(summary["config"]["eps"])
+    layers, ranks = logs.read_table(run_dir, "layers"), logs.read_table(run_dir, "ranks")
+    assert layers.groupby("epoch").size().to_dict() == {e: n_layers for e in range(last_epoch + 1)}
+    assert ranks.groupby("epoch").size().to_dict() == {e: n_layers * n_eps for e in range(last_epoch + 1)}
+    assert not layers.duplicated(["epoch", "layer"]).any()
+    assert logs.read_table(run_dir, "evals")["epoch"].tolist() == eval_epochs
+    assert logs.read_spectra(run_dir)["epochs"].tolist() == eval_epochs
+
+
+def test_same_seed_gives_identical_logs(tmp_path):
+    assert main([*TINY, "--out", str(tmp_path / "a")]) == 0
+    assert main([*TINY, "--out", str(tmp_path / "b")]) == 0
+    assert outputs(tmp_path / "a") == outputs(tmp_path / "b")
+    assert_complete(tmp_path / "a", 4, [0, 2, 4])
+    summary = logs.read_summary(tmp_path / "a")
+    assert summary["status"] == "finished" and summary["epochs_completed"] == 4
+    assert main([*TINY, "--seed", "1", "--out", str(tmp_path / "c")]) == 0
+    assert outputs(tmp_path / "c")["layers.csv"] != outputs(tmp_path / "a")["layers.csv"]
+
+
+def test_interrupted_run_resumes_to_identical_logs(tmp_path):
+    cfg = tiny_config()
+    train_pack([(cfg, tmp_path / "ref")], ckpt_dir=tmp_path / "ref.ckpt", device=torch.device("cpu"),
+               log=lambda msg: None)
+    with pytest.raises(Interrupt):
+        train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
+                   device=torch.device("cpu"), log=interrupt_at(3))
+    assert not (tmp_path / "run" / "summary.json").exists()  # nothing half-done looks finished
+    assert torch.load(checkpoint_path(tmp_path / "ckpt", cfg), weights_only=False)["epoch"] == 2
+    trained = []
+    statuses = train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
+                          device=torch.device("cpu"), log=trained.append)
+    assert statuses == ["finished"] and len(trained) == 2  # epochs 3 and 4 only
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
+    assert_complete(tmp_path / "run", 4, [0, 2, 4])
+
+
+def test_finished_run_is_written_again_without_training(tmp_path):
+    cfg = tiny_config()
+    train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
+               log=lambda msg: None)
+    first = outputs(tmp_path / "run")
+    assert "flat" not in torch.load(checkpoint_path(tmp_path / "ckpt", cfg), weights_only=False)  # logs only
+    for name in logs.FILES:
+        (tmp_path / "run" / name).unlink()
+
+    def no_training(msg: str) -> None:
+        raise AssertionError(f"a finished run was trained again: {msg}")
+
+    statuses = train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
+                          log=no_training)
+    assert statuses == ["finished"] and outputs(tmp_path / "run") == first
+
+
+def test_divergence_is_recorded_and_exits_zero(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*TINY, "--lr", "1e10", "--weight-decay", "0", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("diverged: ")
+    summary = logs.read_summary(out)
+    assert (summary["status"], summary["diverged_epoch"], summary["diverged_reason"]) == (
+        "diverged", 1, "nonfinite_loss")
+    assert summary["epochs_completed"] == 1
+    assert_complete(out, 0, [0])  # everything observed before the diverging epoch, nothing after
+
+
+def test_early_stop_on_unlearnable_data(tmp_path):
+    # pure-noise images with a tiny learning rate: train accuracy stays near chance (0.1)
+    out = tmp_path / "run"
+    args = [*TINY, "--lr", "1e-6", "--data-option", "signal=0", "--eval-every", "1", "--epochs", "6",
+            "--early-stop-epoch", "2", "--early-stop-window", "2", "--early-stop-acc", "0.4", "--out", str(out)]
+    assert main(args) == 0
+    summary = logs.read_summary(out)
+    assert (summary["status"], summary["diverged_reason"]) == ("diverged", "early_stop")
+    # evaluations at 0 and 1 fill the window, and epoch 1 + 1 >= early_stop_epoch
+    assert summary["diverged_epoch"] == 1 and summary["epochs_completed"] == 1
+    assert max(logs.read_table(out, "evals")["train_acc"]) <= 0.4
+    assert_complete(out, 1, [0, 1])
+
+
+@pytest.mark.parametrize("change, key", [
+    (["--arch", "lenet"], "arch"),
+    (["--lr", "-0.1"], "lr"),
+    (["--batch-size", "65"], "batch_size"),  # the synthetic train set has 64 samples
+    (["--heads", "4"], "heads"),  # a ViT option given to an MLP
+    (["--data-option", "n_train"], "n_train"),
+    (["--lr", "fast"], "--lr"),
+    (["--device", "tpu9"], "device"),
+    (["--eps", "2"], "eps"),
+])
+def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, key):
+    out = tmp_path / "run"
+    assert exit_code([*TINY, *change, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and key in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def exit_code(argv: list[str]) -> int:
+    """main's exit status, whether it returns it or argparse exits."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_bad_input_from_the_command_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lowrank.train", *TINY, "--heads", "4", "--out",
+                           str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "heads" in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_to_identical_logs(tmp_path):
+    # 512 samples: ~0.2 s per epoch, so the kill lands mid-run; one checkpoint per epoch
+    args = [sys.executable, "-m", "lowrank.train", *TINY, "--epochs", "12", "--data-option", "n_train=512",
+            "--checkpoint-every", "1", "--out", str(tmp_path / "run")]
+    cfg = tiny_config(epochs=12, data_options={"n_train": 512, "n_test": 32, "size": 8})
+    ckpt = checkpoint_path(tmp_path / "run.ckpt", cfg)
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        killed_at = wait_for_checkpoint(ckpt, min_epoch=2, proc=proc, timeout=120)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL and 2 <= killed_at < 12
+    assert not (tmp_path / "run" / "summary.json").exists()  # a killed run never looks finished
+    subprocess.run(args, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    subprocess.run([*args[:-1], str(tmp_path / "ref")], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
+    assert_complete(tmp_path / "run", 12, [0, 2, 4, 6, 8, 10, 12])
+
+
+def wait_for_checkpoint(path: Path, min_epoch: int, proc: subprocess.Popen, timeout: float) -> int:
+    """Poll a (atomically replaced) checkpoint until it holds epoch >= min_epoch; return that epoch."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        if path.exists():
+            epoch = torch.load(path, weights_only=False)["epoch"]
+            if epoch >= min_epoch:
+                return epoch
+        time.sleep(0.02)
+    raise AssertionError(f"no checkpoint for epoch >= {min_epoch} within {timeout} s")
