@@ -115,6 +115,21 @@ def projection(rates: dict, runs: list[RunConfig], ks: tuple[int, ...], unit: st
         print(f"  {label:>11}: {hours:10.1f} {unit}{note}")
 
 
+def resource_fit(rates: dict[str, dict], presets: dict, batch: int) -> None:
+    """Print config.yaml `resources` step times per architecture: the least-squares line through the measured
+    seconds per pack step at `batch` against K (step_seconds + K x step_seconds_per_run)."""
+    print(f"config.yaml resources (seconds per pack step at B={batch} = step_seconds + K x step_seconds_per_run):")
+    for name, measured in rates.items():
+        points = [(k, k / r) for (b, k), r in measured.items() if b == batch and k and isinstance(r, float)]
+        if len(points) < 2:
+            continue
+        mean_k = sum(k for k, _ in points) / len(points)
+        mean_t = sum(t for _, t in points) / len(points)
+        slope = sum((k - mean_k) * (t - mean_t) for k, t in points) / sum((k - mean_k) ** 2 for k, _ in points)
+        print(f"  {presets[name]['arch']} ({name}): step_seconds: {mean_t - slope * mean_k:.5f}, "
+              f"step_seconds_per_run: {slope:.5f}")
+
+
 def _options(preset: dict) -> dict:
     """A config.yaml model preset's architecture options (all but `arch`)."""
     return {k: v for k, v in preset.items() if k != "arch"}
@@ -139,6 +154,7 @@ def main() -> None:
     print(f"{'TINY models, ' if args.tiny else ''}{name}, torch {torch.__version__}, {setup.steps} steps per timed "
           f"epoch, best of {setup.repeats}; model-steps/s = K x steps/s")
     rates = table(setup)
+    resource_fit(rates, presets, setup.batches[-1])
     by_cost = {cost_key(presets[name]["arch"], _options(presets[name])): r for name, r in rates.items()}
     unit = "GPU-hours" if setup.device.type == "cuda" else "CPU-hours"
     projection(by_cost, list(grid.all_runs(config).values()), setup.ks, unit)

@@ -1,15 +1,16 @@
 """One training engine for a pack of K runs trained as one fused model (K = 1 is the ordinary run).
 
 Runs in a pack share architecture, data, batch size and schedule (RunConfig.pack_key) and differ in learning
-rate, weight decay, momentum and seed. Their parameters live in one flat [K, P] tensor, their BatchNorm buffers
-are stacked, and the forward pass is ``torch.vmap`` over ``functional_call``, so each run keeps its own
-initialisation, data order, BatchNorm statistics and schedule, and logs exactly what it would log alone.
+rate, weight decay, momentum and seed. Their parameters live in one flat [K, P] tensor and their BatchNorm buffers
+are stacked; the forward pass is the network with its layers swapped for packed ones (lowrank.models.packed:
+grouped convolutions, batched matrix products, BatchNorm over K·C channels), so each run keeps its own
+initialisation, data order, BatchNorm statistics and schedule, and logs what it would log alone.
 
-Gradients come from ``vmap(grad_and_value(loss))``; the SGD update is torch.optim.SGD's own arithmetic
-(g += wd·w; b = mom·b + g; w -= lr·b, as its add-with-alpha ops), run by run on views of the run's row, so a run's
-update is the one it gets alone and, on a CPU, its P values stay in cache while they are updated.
+The K runs' losses are summed, so one backward pass gives every run the gradient of its own loss, as one [K, P]
+tensor; the SGD update is torch.optim.SGD's arithmetic (g += wd·w; b = mom·b + g; w -= lr·b) with a per-run column
+of learning rates, weight decays and momenta, a handful of operations on [K, P] whatever the network.
 
-Limitation: dropout (the ViT's) draws its masks from the one global RNG under ``torch.vmap``, so with
+Limitation: dropout (the ViT's) draws one mask for the whole packed activation from the global RNG, so with
 dropout > 0 a run's masks depend on its pack mates and a pack is not bit-equal to its runs trained alone
 (everything else is per run: initialisation, data order, augmentation, BatchNorm statistics).
 """
@@ -32,13 +33,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, grad_and_value
+from torch.func import functional_call
 
 import lowrank
 from lowrank import data as datasets
 from lowrank import logs, metrics, models
 from lowrank.config import ConfigError, RunConfig
 from lowrank.logs import atomic_write_bytes
+from lowrank.models.packed import pack as packed_model
+from lowrank.models.packed import per_run, shared_input, to_packed
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -91,7 +94,7 @@ class Pack:
         self.shapes = [p.shape for _, p in template.named_parameters()]
         self.sizes = [p.numel() for _, p in template.named_parameters()]
         self.buffer_names = [n for n, _ in template.named_buffers()]
-        self.model = copy.deepcopy(template).to("meta")
+        self.model = packed_model(template)
         flat, buffers = [], []
         for s in states:  # each run's own initialisation, exactly as if it were built alone
             torch.manual_seed(s.cfg.seed)
@@ -102,11 +105,6 @@ class Pack:
         self.flat = torch.stack(flat).to(device)
         self.buffers = {n: torch.stack([b[n] for b in buffers]).to(device) for n in self.buffer_names}
         self.momentum_buf = torch.zeros_like(self.flat)
-        self._cache_rows()
-        # per run: gradient and loss on its own batch; vmap of grad (not autograd through vmap) yields each
-        # gradient contiguous, in the parameter's layout, which the update then reads at full speed
-        self._grad_and_loss = torch.vmap(grad_and_value(self._loss_one), randomness="different")
-        self._forward_shared = torch.vmap(self._forward_one, in_dims=(0, 0, None), randomness="different")
 
     # --- parameters ---------------------------------------------------------------------------------------
     def params(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -114,17 +112,10 @@ class Pack:
         k = flat.shape[0]
         return {n: t.view(k, *shape) for n, t, shape in zip(self.names, flat.split(self.sizes, 1), self.shapes)}
 
-    def _cache_rows(self) -> None:
-        """Cache, per run, its parameters and momentum buffers as views of its rows (what the update writes)."""
-        def views(flat):
-            return [tuple(t.view(shape) for t, shape in zip(row.split(self.sizes), self.shapes)) for row in flat]
-        self.param_rows, self.momentum_rows = views(self.flat), views(self.momentum_buf)
-
-    def _forward_one(self, params, buffers, x):
-        return functional_call(self.model, (params, buffers), (x,), tie_weights=False)  # no model ties weights
-
-    def _loss_one(self, params, buffers, x, y):
-        return F.cross_entropy(self._forward_one(params, buffers, x), y)
+    def forward(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits [K, B, classes] of the K runs on packed inputs x [B, K·C, ...]."""
+        out = functional_call(self.model, (self.params(flat), self.buffers), (x,), tie_weights=False)
+        return per_run(out, flat.shape[0])
 
     def keep(self, mask: list[bool]) -> None:
         """Drop the runs whose mask is False (diverged or finished): the others go on untouched."""
@@ -133,12 +124,19 @@ class Pack:
         self.flat = self.flat.index_select(0, idx)
         self.momentum_buf = self.momentum_buf.index_select(0, idx)
         self.buffers = {n: b.index_select(0, idx) for n, b in self.buffers.items()}
-        self._cache_rows()
 
-    def hyper(self, epoch: int) -> tuple[list[float], list[float], list[float]]:
-        """Per-run learning rate (for this epoch), weight decay and momentum."""
-        return ([s.cfg.lr_at(epoch) for s in self.states], [s.cfg.weight_decay for s in self.states],
-                [s.cfg.momentum for s in self.states])
+    def hyper(self, epoch: int) -> tuple[torch.Tensor | None, ...]:
+        """Per-run columns [K, 1] for this epoch's update: minus the learning rate, weight decay, momentum, and minus
+        the learning rate of the runs without momentum (which SGD moves by the gradient itself); None where no run
+        needs one."""
+        def column(values):
+            return torch.tensor(values, dtype=self.dtype, device=self.device).unsqueeze(1)
+        neg_lr = [-s.cfg.lr_at(epoch) for s in self.states]
+        wd, mom = [s.cfg.weight_decay for s in self.states], [s.cfg.momentum for s in self.states]
+        if not any(mom):
+            return column(neg_lr), column(wd) if any(wd) else None, None, column(neg_lr)
+        plain = [lr if not m else 0.0 for lr, m in zip(neg_lr, mom)]
+        return column(neg_lr), column(wd) if any(wd) else None, column(mom), column(plain) if any(plain) else None
 
     # --- one epoch ----------------------------------------------------------------------------------------
     def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor | None) -> torch.Tensor:
@@ -159,36 +157,37 @@ class Pack:
             bad |= ~torch.isfinite(self.step(x, y, *hyper))
         return bad | ~torch.isfinite(self.flat).all(1)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, lr: list[float], wd: list[float],
-             mom: list[float]) -> torch.Tensor:
-        """One SGD step of every run on its own batch (x [K, B, ...], y [K, B]); returns the K batch losses."""
-        grads, loss = self._grad_and_loss(self.params(self.flat), self.buffers, x, y)
-        per_run = zip(*(grads[n].unbind(0) for n in self.names))
-        for k, (g, w, b) in enumerate(zip(per_run, self.param_rows, self.momentum_rows)):
-            # torch.optim.SGD's arithmetic (as its foreach path), one run at a time so its values stay in cache
-            if wd[k]:
-                torch._foreach_add_(g, w, alpha=wd[k])
-            if mom[k]:
-                torch._foreach_mul_(b, mom[k])
-                torch._foreach_add_(b, g)
-                g = b
-            torch._foreach_add_(w, g, alpha=-lr[k])
-        return loss
+    def step(self, x: torch.Tensor, y: torch.Tensor, neg_lr: torch.Tensor, wd: torch.Tensor | None,
+             mom: torch.Tensor | None, plain_lr: torch.Tensor | None) -> torch.Tensor:
+        """One SGD step of every run on its own batch (x [K, B, ...], y [K, B]); returns the K batch losses.
+        The columns come from `hyper`."""
+        flat = self.flat.detach().requires_grad_()
+        logits = self.forward(flat, to_packed(x))
+        loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+        (grad,) = torch.autograd.grad(loss.sum(), flat)  # run k's rows: the gradient of its own loss
+        with torch.no_grad():  # torch.optim.SGD's arithmetic: g += wd·w; b = mom·b + g; w -= lr·b
+            if wd is not None:
+                grad.addcmul_(self.flat, wd)
+            if mom is not None:  # runs without momentum keep b = 0 and step by g (a 0 update added to them)
+                self.momentum_buf.mul_(mom).addcmul_(grad, (mom != 0).to(grad.dtype))
+                self.flat.addcmul_(self.momentum_buf, neg_lr)
+            if plain_lr is not None:
+                self.flat.addcmul_(grad, plain_lr)
+        return loss.detach()
 
     @torch.no_grad()
     def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
         """Mean loss and accuracy of every run on the whole train and test sets (eval mode, no augmentation)."""
         self.model.eval()
-        params = self.params(self.flat)
+        runs = self.flat.shape[0]
         result = [{} for _ in self.states]
         for split, xs, ys in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
             loss_sum = torch.zeros(len(self.states), dtype=torch.float64, device=self.device)
             correct = torch.zeros(len(self.states), dtype=torch.int64, device=self.device)
             for start in range(0, xs.shape[0], batch):
                 x, y = xs[start:start + batch], ys[start:start + batch]
-                logits = self._forward_shared(params, self.buffers, x)
-                loss_sum += F.cross_entropy(logits.transpose(1, 2), y.expand(len(self.states), -1),
-                                            reduction="none").sum(1).double()
+                logits = self.forward(self.flat, shared_input(x, runs))
+                loss_sum += F.cross_entropy(logits.transpose(1, 2), y.expand(runs, -1), reduction="none").sum(1).double()
                 correct += (logits.argmax(-1) == y).sum(1)
             for k, (ls, c) in enumerate(zip(loss_sum.tolist(), correct.tolist())):
                 result[k][f"{split}_loss"] = ls / xs.shape[0]

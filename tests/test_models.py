@@ -1,4 +1,4 @@
-"""Model zoo: shapes, exact parameter counts, rank-layer lists, errors and vmap-compatibility."""
+"""Model zoo: shapes, exact parameter counts, rank-layer lists, errors, and packs of K copies (packed layout)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 from torch.func import functional_call, stack_module_state
 
 from lowrank.models import ARCHS, RankLayer, arch_options, build, rank_layers
-from lowrank.models.vit import patchify
+from lowrank.models.packed import pack, per_run, shared_input, to_packed
+from lowrank.models.vit import Patchify
 
 # small versions of every architecture, for forward passes on 2 CPU cores
 SMALL = {
@@ -148,7 +149,7 @@ def test_rank_layer_params_exist(name, channels):
 
 def test_patchify_order():
     images = torch.randn(2, 3, 8, 8)
-    patches = patchify(images, 4)  # (2, 4 patches, 4*4*3)
+    patches = Patchify(3, 4)(images)  # (2, 4 patches, 4*4*3)
     b, c, i, j, p1, p2 = 1, 2, 1, 0, 3, 1
     assert patches[b, i * 2 + j, (p1 * 4 + p2) * 3 + c] == images[b, c, i * 4 + p1, j * 4 + p2]
 
@@ -177,19 +178,24 @@ def test_bad_values(name, options, message):
 
 
 @pytest.mark.parametrize("name", ARCHS)
-def test_vmap_matches_separate_copies(name):
-    """K copies trained at once by the engine must behave exactly like K separate models, BN stats included."""
+def test_pack_matches_separate_copies(name):
+    """K = 3 copies run as one packed network give each copy's own outputs, gradients and BatchNorm statistics."""
     torch.manual_seed(0)
     options = SMALL[name] | (dict(dropout=0.0, emb_dropout=0.0) if name == "vit" else {})
-    copies = [build(name, image_size=16, **options).double().train() for _ in range(2)]
+    copies = [build(name, image_size=16, **options).double().train() for _ in range(3)]
     params, buffers = stack_module_state(copies)
-    base = copy.deepcopy(copies[0]).to("meta")
-    x = torch.randn(2, 4, 3, 16, 16, dtype=torch.float64)
+    params = {n: p.detach().requires_grad_() for n, p in params.items()}
+    x = torch.randn(3, 4, 3, 16, 16, dtype=torch.float64)
 
-    out = torch.vmap(lambda p, b, xs: functional_call(base, (p, b), (xs,)), randomness="different")(params, buffers, x)
+    out = per_run(functional_call(pack(copies[0]), (params, buffers), (to_packed(x),)), 3)
+    grads = torch.autograd.grad(out.square().sum(), list(params.values()))
 
     for k, model in enumerate(copies):
-        torch.testing.assert_close(out[k], model(x[k]), rtol=0, atol=1e-10)
+        expected = model(x[k])
+        torch.testing.assert_close(out[k], expected, rtol=0, atol=1e-10)
+        expected_grads = torch.autograd.grad(expected.square().sum(), list(model.parameters()))
+        for n, g, e in zip(params, grads, expected_grads):
+            torch.testing.assert_close(g[k], e, rtol=0, atol=1e-9, msg=n)
         for key, buffer in model.named_buffers():
             torch.testing.assert_close(buffers[key][k], buffer, rtol=0, atol=1e-10)
     if name != "vit":
@@ -197,12 +203,29 @@ def test_vmap_matches_separate_copies(name):
         assert not torch.equal(buffers[key][0], torch.zeros_like(buffers[key][0]))  # the stacked stats did move
 
 
+@pytest.mark.parametrize("name", ARCHS)
+def test_pack_in_eval_mode_on_a_shared_input(name):
+    torch.manual_seed(0)
+    copies = [build(name, image_size=16, **SMALL[name]).double().eval() for _ in range(2)]
+    params, buffers = stack_module_state(copies)
+    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    out = per_run(functional_call(pack(copies[0]).eval(), (params, buffers), (shared_input(x, 2),)), 2)
+    for k, model in enumerate(copies):
+        torch.testing.assert_close(out[k], model(x), rtol=0, atol=1e-10)
+
+
+def test_pack_rejects_a_layer_without_packed_form():
+    with pytest.raises(ValueError, match="0: GRU holds tensors and has no packed form"):
+        pack(torch.nn.Sequential(torch.nn.GRU(4, 4)))
+    with pytest.raises(ValueError, match="only affine BatchNorm"):
+        pack(torch.nn.BatchNorm1d(4, affine=False))
+
+
 def test_vit_dropout_differs_across_copies():
-    """With randomness='different', two identical ViT copies draw different dropout masks."""
+    """Dropout in a pack draws different masks for the copies (one mask over the packed activations)."""
     torch.manual_seed(0)
     model = build("vit", image_size=8, **SMALL["vit"]).double().train()
     params, buffers = stack_module_state([model, copy.deepcopy(model)])
     x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
-    call = torch.vmap(lambda p, b: functional_call(model, (p, b), (x,)), randomness="different")
-    out = call(params, buffers)
+    out = per_run(functional_call(pack(model), (params, buffers), (shared_input(x, 2),)), 2)
     assert not torch.allclose(out[0], out[1])

@@ -1,0 +1,112 @@
+"""Device check: on a GPU (or any device), a pack of 3 runs equals the 3 runs trained alone and the same pack
+trained on the CPU, for every architecture, in float64 and float32; and the cost of the pack's layer metrics
+(batched singular values) against one training epoch of the paper's ResNet-18.
+
+Prints one table of max relative deviations (max |a - b| / max |b| over every weight, momentum and BatchNorm
+buffer), then the metrics-cost lines. float64 runs 2 epochs of 2 steps; float32 one step, as tests/test_pack.py
+(training amplifies float32 rounding chaotically in the tiny VGG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from lowrank import data as datasets
+from lowrank import models
+from lowrank.config import RunConfig
+from lowrank.train import Pack, new_state
+
+CPU = torch.device("cpu")
+SMALL = {"resnet18": dict(width=8), "vgg16_bn": dict(width=16), "mlp_bn": dict(depth=3, width=32),
+         "res_bn": dict(depth=2, width=32),
+         "vit": dict(dim=32, depth=2, heads=2, dim_head=8, mlp_dim=32, dropout=0.0, emb_dropout=0.0)}
+RUNS = [dict(lr=0.05, weight_decay=5e-3, momentum=0.0, seed=0), dict(lr=0.02, weight_decay=0.0, momentum=0.9, seed=1),
+        dict(lr=0.1, weight_decay=1e-2, momentum=0.5, seed=2)]
+
+
+def trained(cfgs: list[RunConfig], device: torch.device, epochs: int) -> Pack:
+    """The runs as one pack after `epochs` epochs on `device`."""
+    data = datasets.load("synthetic", "data", device=device, dtype=getattr(torch, cfgs[0].dtype),
+                         synthetic=cfgs[0].data_options)
+    pack = Pack([new_state(c, None, device) for c in cfgs], data, device)
+    for epoch in range(1, epochs + 1):
+        pack.train_epoch(epoch, data, None)
+    return pack
+
+
+def deviation(a: Pack, b: Pack, rows: list[tuple[int, int]]) -> float:
+    """Max relative deviation of run a[i] from run b[j] over weights, momentum and buffers, for (i, j) in rows."""
+    worst = 0.0
+    for i, j in rows:
+        pairs = [(a.flat[i], b.flat[j]), (a.momentum_buf[i], b.momentum_buf[j])]
+        pairs += [(a.buffers[n][i], b.buffers[n][j]) for n in a.buffer_names]
+        for x, y in pairs:
+            x, y = x.double().cpu(), y.double().cpu()
+            scale = y.abs().max().item()
+            if scale:
+                worst = max(worst, (x - y).abs().max().item() / scale)
+    return worst
+
+
+def check(device: torch.device) -> None:
+    """Print pack-vs-solo and device-vs-CPU deviations per architecture and dtype."""
+    print(f"{'arch':>9} {'dtype':>8} {'pack vs solo':>13} {'device vs cpu':>14}   (3 runs, B=8)")
+    for arch, options in SMALL.items():
+        for dtype, n_train, epochs in (("float64", 16, 2), ("float32", 8, 1)):
+            cfgs = [RunConfig(arch=arch, dataset="synthetic", batch_size=8, dtype=dtype, arch_options=options,
+                              data_options={"n_train": n_train, "n_test": 16, "size": 16}, **run) for run in RUNS]
+            pack = trained(cfgs, device, epochs)
+            solo = max(deviation(pack, trained([c], device, epochs), [(k, 0)]) for k, c in enumerate(cfgs))
+            cpu = deviation(pack, trained(cfgs, CPU, epochs), [(k, k) for k in range(len(cfgs))])
+            print(f"{arch:>9} {dtype:>8} {solo:>13.2e} {cpu:>14.2e}", flush=True)
+
+
+def synced(device: torch.device, fn) -> float:
+    """Wall seconds of fn(), device work included."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def metrics_cost(device: torch.device, ks: tuple[int, ...], batch: int, steps: int) -> None:
+    """Seconds of one pack's layer metrics (17 batched SVDs) against its seconds per 50,000-sample epoch."""
+    for k in ks:
+        cfgs = [RunConfig(arch="resnet18", dataset="synthetic", batch_size=batch, lr=0.1, weight_decay=5e-4, seed=i,
+                          arch_options={"activation": "leaky_relu"},
+                          data_options={"n_train": batch * steps, "n_test": 16}) for i in range(k)]
+        data = datasets.load("synthetic", "data", device=device, synthetic=cfgs[0].data_options)
+        pack = Pack([new_state(c, None, device) for c in cfgs], data, device)
+        pack.train_epoch(1, data, None)
+        pack.layer_metrics()
+        epoch_s = min(synced(device, lambda: pack.train_epoch(1, data, None)) for _ in range(2)) / steps
+        epoch_s *= -(-50_000 // batch)
+        metric_s = min(synced(device, pack.layer_metrics) for _ in range(3))
+        print(f"ResNet-18 B={batch} K={k}: layer metrics {metric_s * 1e3:.0f} ms, epoch {epoch_s:.1f} s "
+              f"(from {steps} steps) -> metrics = {100 * metric_s / epoch_s:.2f}% of an epoch", flush=True)
+
+
+def main() -> None:
+    """Run both checks on --device."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--ks", type=int, nargs="+", default=[1, 8, 32], help="pack sizes for the metrics cost")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per epoch estimate")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"{name}, torch {torch.__version__}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}, "
+          f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}")
+    check(device)
+    metrics_cost(device, tuple(args.ks), 16, args.steps)
+    assert models.ARCHS == tuple(SMALL), "every architecture is checked"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""A pack of K copies of a network as one network: its layers swapped for packed ones that take stacked [K, ...]
+parameters (through torch.func.functional_call) and carry the K runs side by side in the channel dimension.
+
+Activations of a pack have the layout of one network's with K times the channels, run-major: an image batch is
+[B, K·C, H, W], features are [B, K·F], ViT tokens are [B, N, K·D]. In that layout a convolution of the K runs is
+one grouped convolution, a BatchNorm of the K runs is one BatchNorm over K·C channels (each run's statistics over
+its own batch), and everything that acts per channel or per element (activations, pooling, residual sums,
+dropout) or keeps the channel dimension last (flatten of a pooled map) needs no change. Linear layers run as one
+batched matrix product over the K runs. The networks' own modules stay plain PyTorch; `pack` only swaps the
+classes of the layers in a parameter-free (meta) copy, so no model code knows about packs.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .vit import AttentionCore, Patchify, Tokens
+
+
+class _BatchedLinear(torch.autograd.Function):
+    """y = x W^T + b for K runs at once (x [K, M, in], W [K, out, in], b [K, out] or None), with a backward that
+    writes W's gradient contiguous in W's own layout, so it lands in the flat gradient without a transposing copy."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        if bias is None:
+            return torch.bmm(x, weight.transpose(1, 2))
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        grad_weight = torch.bmm(grad.transpose(1, 2).contiguous(), x)
+        return grad_x, grad_weight, grad.sum(1) if ctx.has_bias else None
+
+
+class PackedLinear(nn.Linear):
+    """K Linear layers: [..., K·in] -> [..., K·out] with weight [K, out, in] and bias [K, out]."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, out_features, in_features = self.weight.shape
+        lead = x.shape[:-1]
+        y = _BatchedLinear.apply(x.reshape(-1, k, in_features).transpose(0, 1), self.weight, self.bias)
+        return y.transpose(0, 1).reshape(*lead, k * out_features)
+
+
+class PackedConv2d(nn.Conv2d):
+    """K Conv2d layers as one grouped convolution: [B, K·C, H, W] -> [B, K·O, H', W']."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = self.weight.shape[0]
+        weight = self.weight.reshape(-1, *self.weight.shape[2:])
+        bias = None if self.bias is None else self.bias.reshape(-1)
+        return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups * k)
+
+
+class PackedBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """K BatchNorm layers as one over K·C channels: each run normalised by (and tracking) its own statistics."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        return F.batch_norm(x, self.running_mean.view(-1), self.running_var.view(-1), self.weight.reshape(-1),
+                            self.bias.reshape(-1), self.training, self.momentum, self.eps)
+
+
+class PackedLayerNorm(nn.LayerNorm):
+    """K LayerNorm layers over the last dimension: [..., K·D] with weight and bias [K, D]."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, d = self.weight.shape
+        xk = x.reshape(*x.shape[:-1], k, d)
+        return (F.layer_norm(xk, (d,), eps=self.eps) * self.weight + self.bias).reshape(x.shape)
+
+
+class PackedPatchify(Patchify):
+    """Patches of K runs' images: [B, K·C, H, W] -> [B, N, K·p·p·C], each run's patches as it would cut them."""
+
+    def forward(self, images: Tensor) -> Tensor:
+        b, kc, h, w = images.shape
+        k = kc // self.channels
+        patches = super().forward(images.reshape(b * k, self.channels, h, w))  # [B·K, N, p·p·C]
+        return patches.reshape(b, k, *patches.shape[1:]).transpose(1, 2).reshape(b, patches.shape[1], -1)
+
+
+class PackedTokens(Tokens):
+    """K runs' CLS tokens [K, 1, 1, D] and positions [K, 1, N+1, D] prepended to / added onto [B, N, K·D]."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, _, n, d = self.pos_embedding.shape
+        cls = self.cls_token.permute(1, 2, 0, 3).reshape(1, 1, k * d)
+        pos = self.pos_embedding.permute(1, 2, 0, 3).reshape(1, n, k * d)
+        return torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1) + pos
+
+
+class PackedAttentionCore(AttentionCore):
+    """Self-attention of K runs: q, k, v features [B, N, K·3·heads·dim_head] -> [B, N, K·heads·dim_head]."""
+
+    def forward(self, qkv: Tensor) -> Tensor:
+        b, n, features = qkv.shape
+        k = features // (3 * self.heads * self.dim_head)
+        per_run = super().forward(qkv.reshape(b, n, k, -1).transpose(1, 2).reshape(b * k, n, -1))
+        return per_run.reshape(b, k, n, -1).transpose(1, 2).reshape(b, n, -1)
+
+
+PACKED: dict[type[nn.Module], type[nn.Module]] = {
+    nn.Linear: PackedLinear, nn.Conv2d: PackedConv2d, nn.BatchNorm1d: PackedBatchNorm,
+    nn.BatchNorm2d: PackedBatchNorm, nn.LayerNorm: PackedLayerNorm, Patchify: PackedPatchify,
+    Tokens: PackedTokens, AttentionCore: PackedAttentionCore,
+}
+
+
+def pack(model: nn.Module) -> nn.Module:
+    """A parameter-free copy of `model` that runs K copies at once in the packed layout (any K; parameters and
+    buffers stacked [K, ...] come in through functional_call). Raises if a layer has no packed form."""
+    packed = copy.deepcopy(model).to("meta")
+    for name, module in packed.named_modules():
+        kind = type(module)
+        if kind in PACKED:
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not (
+                    module.affine and module.track_running_stats and module.momentum is not None):
+                raise ValueError(f"{name}: only affine BatchNorm with running statistics and a momentum packs")
+            module.__class__ = PACKED[kind]
+        elif module._parameters or module._buffers:
+            raise ValueError(f"{name or type(model).__name__}: {kind.__name__} holds tensors and has no packed form")
+    return packed
+
+
+def to_packed(x: Tensor) -> Tensor:
+    """K runs' inputs [K, B, C, ...] in the packed layout [B, K·C, ...]."""
+    k, b, c = x.shape[:3]
+    return x.transpose(0, 1).reshape(b, k * c, *x.shape[3:])
+
+
+def shared_input(x: Tensor, k: int) -> Tensor:
+    """One input [B, C, ...] given to all K runs, in the packed layout [B, K·C, ...]."""
+    return x.repeat(1, k, *([1] * (x.dim() - 2)))
+
+
+def per_run(y: Tensor, k: int) -> Tensor:
+    """Packed outputs [B, K·F] as [K, B, F]."""
+    return y.reshape(y.shape[0], k, -1).transpose(0, 1)
