@@ -21,6 +21,7 @@ from bench.common import best_seconds, configs, fused_epoch, load, plain_epoch
 from lowrank import grid
 from lowrank.data import DATASETS
 from lowrank.config import RunConfig
+from lowrank.train import exact_kernels
 
 # training-set sizes of the paper's datasets (SVHN: the 73,257-image train split, without "extra")
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn", "vit_small")  # config.yaml `models` entries of the table
@@ -153,7 +154,8 @@ def main() -> None:
     name = torch.cuda.get_device_name(setup.device) if setup.device.type == "cuda" else "cpu"
     print(f"{'TINY models, ' if args.tiny else ''}{name}, torch {torch.__version__}, {setup.steps} steps per timed "
           f"epoch, best of {setup.repeats}; model-steps/s = K x steps/s")
-    rates = table(setup)
+    with exact_kernels():  # plain and fused alike: float32 without TF32, deterministic cuDNN, as the engine
+        rates = table(setup)
     resource_fit(rates, presets, setup.batches[-1])
     by_cost = {cost_key(presets[name]["arch"], _options(presets[name])): r for name, r in rates.items()}
     unit = "GPU-hours" if setup.device.type == "cuda" else "CPU-hours"

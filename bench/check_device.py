@@ -3,24 +3,27 @@ trained on the CPU, for every architecture, in float64 and float32; and the cost
 (batched singular values) against one training epoch of the paper's ResNet-18.
 
 Prints one table of max relative deviations (max |a - b| / max |b| over every weight, momentum and BatchNorm
-buffer), then the metrics-cost lines. float64 runs 2 epochs of 2 steps; float32 one step, as tests/test_pack.py
+buffer), then whether a pack killed after epoch 1 and resumed writes the same bytes as an uninterrupted one, then
+the metrics-cost lines (all under lowrank.train.exact_kernels, as the engine trains). float64 runs 2 epochs of 2 steps; float32 one step, as tests/test_pack.py
 (training amplifies float32 rounding chaotically in the tiny VGG).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from lowrank import data as datasets
 from lowrank import models
 from lowrank.config import RunConfig
-from lowrank.train import Pack, new_state
+from lowrank.train import Pack, exact_kernels, new_state, train_pack
 
 CPU = torch.device("cpu")
-SMALL = {"resnet18": dict(width=8), "vgg16_bn": dict(width=16), "mlp_bn": dict(depth=3, width=32),
+SMALL = {"resnet18": dict(width=8), "vgg16_bn": dict(width=8), "mlp_bn": dict(depth=3, width=32),
          "res_bn": dict(depth=2, width=32),
          "vit": dict(dim=32, depth=2, heads=2, dim_head=8, mlp_dim=32, dropout=0.0, emb_dropout=0.0)}
 RUNS = [dict(lr=0.05, weight_decay=5e-3, momentum=0.0, seed=0), dict(lr=0.02, weight_decay=0.0, momentum=0.9, seed=1),
@@ -64,6 +67,36 @@ def check(device: torch.device) -> None:
             print(f"{arch:>9} {dtype:>8} {solo:>13.2e} {cpu:>14.2e}", flush=True)
 
 
+class _Stop(Exception):
+    """Raised from the training log to kill a pack mid-run."""
+
+
+def _stop_at_epoch_2(message: str) -> None:
+    if " epoch 2/" in message:
+        raise _Stop
+
+
+def resume_check(device: torch.device) -> None:
+    """Train a ResNet-18 pack of 3 for 3 epochs; again, killed at epoch 2 (checkpoint of epoch 1) and resumed; print
+    whether every log file is byte-identical."""
+    cfgs = [RunConfig(arch="resnet18", dataset="synthetic", batch_size=8, epochs=3, eval_every=1,
+                      arch_options=SMALL["resnet18"], data_options={"n_train": 64, "n_test": 16, "size": 16}, **run)
+            for run in RUNS]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name in ("ref", "run"):
+            runs = [(c, root / name / c.run_id) for c in cfgs]
+            try:
+                train_pack(runs, ckpt_dir=root / f"{name}.ckpt", checkpoint_every=1, device=device,
+                           log=_stop_at_epoch_2 if name == "run" else lambda m: None)
+            except _Stop:
+                train_pack(runs, ckpt_dir=root / f"{name}.ckpt", device=device, log=lambda m: None)
+        files = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz")
+        same = all((root / "ref" / c.run_id / f).read_bytes() == (root / "run" / c.run_id / f).read_bytes()
+                   for c in cfgs for f in files)
+    print(f"ResNet-18 pack of 3 killed at epoch 2 and resumed: logs byte-identical to an uninterrupted run: {same}")
+
+
 def synced(device: torch.device, fn) -> float:
     """Wall seconds of fn(), device work included."""
     if device.type == "cuda":
@@ -101,10 +134,13 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"{name}, torch {torch.__version__}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}, "
-          f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}")
-    check(device)
-    metrics_cost(device, tuple(args.ks), 16, args.steps)
+    with exact_kernels():
+        print(f"{name}, torch {torch.__version__}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}, "
+              f"cudnn.deterministic={torch.backends.cudnn.deterministic}, "
+              f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}")
+        check(device)
+        resume_check(device)
+        metrics_cost(device, tuple(args.ks), 16, args.steps)
     assert models.ARCHS == tuple(SMALL), "every architecture is checked"
 
 

@@ -297,6 +297,12 @@ def write_outputs(s: RunState, layers: list, device: torch.device, started: str)
                    summary=summary_of(s, layers, device, started))
 
 
+def exact_kernels():
+    """cuDNN without TF32 and with deterministic algorithms (no effect on the CPU): float32 stays float32, so a pack
+    equals its runs alone within float32 rounding, and a resumed run repeats the uninterrupted one bit for bit."""
+    return torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False)
+
+
 def default_device() -> torch.device:
     """The GPU when there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -337,7 +343,8 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
         sub = copy.copy(pack)
         sub.keep([s.epoch == epoch for s in pack.states])
-        _train(sub, data, fill, ckpt_dir, checkpoint_every, device, started, log)
+        with exact_kernels():
+            _train(sub, data, fill, ckpt_dir, checkpoint_every, device, started, log)
     return [s.status for s in states]
 
 
