@@ -143,9 +143,11 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="small models, 3 steps per epoch (a smoke test)")
     ap.add_argument("--config", default="config.yaml", help="the paper grid and its model presets")
     ap.add_argument("--budget-s", type=float, default=360.0, help="seconds for the whole table (the rest is skipped)")
+    ap.add_argument("--only", nargs="+", choices=TABLE_MODELS + GRID_ONLY_MODELS, help="time only these models")
+    ap.add_argument("--tf32", action="store_true", help="let cuDNN use TF32 (the engine does not: exact_kernels)")
     args = ap.parse_args()
     config = yaml.safe_load(open(args.config))
-    presets = {name: config["models"][name] for name in TABLE_MODELS + GRID_ONLY_MODELS}
+    presets = {name: config["models"][name] for name in args.only or TABLE_MODELS + GRID_ONLY_MODELS}
     models = {name: (p["arch"], {**_options(p), **(TINY[name] if args.tiny else {})}) for name, p in presets.items()}
     setup = Setup(device=torch.device(args.device), models=models,
                   batches=(4, 8) if args.tiny else (4, 8, 16), ks=(1, 2) if args.tiny else (1, 8, 32),
@@ -154,7 +156,9 @@ def main() -> None:
     name = torch.cuda.get_device_name(setup.device) if setup.device.type == "cuda" else "cpu"
     print(f"{'TINY models, ' if args.tiny else ''}{name}, torch {torch.__version__}, {setup.steps} steps per timed "
           f"epoch, best of {setup.repeats}; model-steps/s = K x steps/s")
-    with exact_kernels():  # plain and fused alike: float32 without TF32, deterministic cuDNN, as the engine
+    kernels = torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=True) if args.tf32 else \
+        exact_kernels()  # plain and fused alike: float32 without TF32, deterministic cuDNN, as the engine
+    with kernels:
         rates = table(setup)
     resource_fit(rates, presets, setup.batches[-1])
     by_cost = {cost_key(presets[name]["arch"], _options(presets[name])): r for name, r in rates.items()}

@@ -80,13 +80,13 @@ def test_pack_equals_solo_float64(arch):
 
 @pytest.mark.parametrize("arch", models.ARCHS)
 def test_pack_equals_solo_float32(arch):
-    # Tolerance 1e-4, from measurement. Under vmap a pack's convolutions run as one grouped convolution (and its
-    # matmuls as batched ones), whose float32 (oneDNN/MKL) kernels sum in another order than a single run's, so
-    # the runs differ by rounding: after one step at most 8e-6 of a tensor's scale (VGG's momentum; ResNet 1.3e-6,
-    # MLPs 3e-8, ViT 6e-8), where float64, off those kernels, is bit-equal. Training amplifies the rounding,
-    # chaotically for the tiny VGG (BatchNorm over 1x1 maps of 8 samples: ~10x per step, 1e-1 after 8 steps), so
-    # float32 is compared after one step. 1e-4 is 12x the worst measured deviation, and far below what a run
-    # mixed up with its pack mates would show (order 1).
+    # Tolerance 1e-4, from measurement. A pack's convolutions run as one grouped convolution and its matmuls as
+    # batched ones, whose float32 (oneDNN/MKL) kernels sum in another order than a single run's, so the runs differ
+    # by rounding: after one step at most 8e-6 of a tensor's scale (VGG; ResNet 1.4e-6, MLPs and ViT ~1e-8), where
+    # float64 is equal to ~1e-15. Training amplifies the rounding, chaotically for the tiny VGG (BatchNorm over 1x1
+    # maps of 8 samples: ~10x per step, 1e-1 after 8 steps), so float32 is compared after one step. 1e-4 is 12x the
+    # worst measured deviation, and far below what a run mixed up with its pack mates would show (order 1). On an
+    # H200 under exact_kernels the same check gave at most 1.6e-6 (bench/README.md).
     cfgs = configs(arch, "float32", n_train=8)  # one step
     pack, data = trained(cfgs, epochs=1)
     assert_pack_equals_solo(pack, [trained([c], epochs=1)[0] for c in cfgs], data, rtol=1e-4)

@@ -83,18 +83,19 @@ def pack_name(pack):
 
 
 def pack_resources(pack):
-    """Cluster resources of a pack's job: GPU, CPUs, memory, and a time limit from the step-time table."""
+    """A pack's row of the resources table: GPUs, CPUs, memory and step times of its architecture."""
     table = config["resources"]
-    arch = {**table["default"], **table.get(pack[0].arch, {})}
-    return arch
+    return {**table["default"], **table.get(pack[0].arch, {})}
 
 
 def pack_runtime(pack):
-    """A resource function: minutes = epochs × steps × step time for K runs × margin, growing with attempt."""
+    """A resource function: minutes = epochs × steps × step time for K runs × margin, growing with attempt (the
+    per-run part of a step grows in proportion to the batch size above the table's `step_batch_size`)."""
     cfg, res = pack[0], pack_resources(pack)
     n_train = config["datasets"][cfg.dataset].get("n_train") or lowrank_data.DATASETS[cfg.dataset].train_size
     steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
-    seconds = steps * (res["step_seconds"] + res["step_seconds_per_run"] * len(pack))
+    per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / config["resources"]["step_batch_size"])
+    seconds = steps * (res["step_seconds"] + per_run * len(pack))
     base = seconds * config["resources"]["runtime_margin"] / 60 + config["resources"]["runtime_overhead_min"]
 
     def runtime(wildcards, attempt):
