@@ -21,7 +21,7 @@ from bench.common import best_seconds, configs, fused_epoch, load, plain_epoch
 from lowrank import grid
 from lowrank.data import DATASETS
 from lowrank.config import RunConfig
-from lowrank.train import exact_kernels
+from lowrank.train import KERNELS, kernel_flags
 
 # training-set sizes of the paper's datasets (SVHN: the 73,257-image train split, without "extra")
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn", "vit_small")  # config.yaml `models` entries of the table
@@ -144,7 +144,7 @@ def main() -> None:
     ap.add_argument("--config", default="config.yaml", help="the paper grid and its model presets")
     ap.add_argument("--budget-s", type=float, default=360.0, help="seconds for the whole table (the rest is skipped)")
     ap.add_argument("--only", nargs="+", choices=TABLE_MODELS + GRID_ONLY_MODELS, help="time only these models")
-    ap.add_argument("--tf32", action="store_true", help="let cuDNN use TF32 (the engine does not: exact_kernels)")
+    ap.add_argument("--kernels", default="exact", choices=KERNELS, help="cuDNN settings, plain and fused alike")
     args = ap.parse_args()
     config = yaml.safe_load(open(args.config))
     presets = {name: config["models"][name] for name in args.only or TABLE_MODELS + GRID_ONLY_MODELS}
@@ -156,9 +156,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(setup.device) if setup.device.type == "cuda" else "cpu"
     print(f"{'TINY models, ' if args.tiny else ''}{name}, torch {torch.__version__}, {setup.steps} steps per timed "
           f"epoch, best of {setup.repeats}; model-steps/s = K x steps/s")
-    kernels = torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=True) if args.tf32 else \
-        exact_kernels()  # plain and fused alike: float32 without TF32, deterministic cuDNN, as the engine
-    with kernels:
+    with kernel_flags(args.kernels):  # plain and fused alike, as the engine trains
         rates = table(setup)
     resource_fit(rates, presets, setup.batches[-1])
     by_cost = {cost_key(presets[name]["arch"], _options(presets[name])): r for name, r in rates.items()}

@@ -10,9 +10,11 @@ The K runs' losses are summed, so one backward pass gives every run the gradient
 tensor; the SGD update is torch.optim.SGD's arithmetic (g += wd·w; b = mom·b + g; w -= lr·b) with a per-run column
 of learning rates, weight decays and momenta, a handful of operations on [K, P] whatever the network.
 
-On a GPU, training runs under `exact_kernels` (cuDNN without TF32, deterministic algorithms): a pack then equals
-its runs alone within float32 rounding (with TF32 they differed by 0.2 after one step), and a killed and resumed
-run writes the same bytes as an uninterrupted one; bench/README.md gives the measurements and the speed it costs.
+On a GPU, training runs by default under `exact_kernels` (cuDNN without TF32, deterministic algorithms): a pack
+then equals its runs alone within float32 rounding (with TF32 they differed by 0.2 after one step), and a killed
+and resumed run writes the same bytes as an uninterrupted one. `kernels="fast"` trains under PyTorch's defaults
+instead (TF32 convolutions, non-deterministic algorithms: ~2-3x faster convolutional packs, no byte-identical
+resume); bench/README.md gives the measurements.
 
 Limitation: dropout (the ViT's) draws one mask for the whole packed activation from the global RNG, so with
 dropout > 0 a run's masks depend on its pack mates and a pack is not bit-equal to its runs trained alone
@@ -272,8 +274,9 @@ def record_layers(s: RunState, epoch: int, metrics: dict, layers: list, spectra:
         s.spectra_epochs.append(epoch)
 
 
-def summary_of(s: RunState, layers: list, device: torch.device, started: str) -> dict:
-    """The run's summary.json: config, outcome, final metrics, versions; `runtime` holds what varies by host."""
+def summary_of(s: RunState, layers: list, runtime: dict) -> dict:
+    """The run's summary.json: config, outcome, final metrics, versions; `runtime` holds what varies by host
+    (device, kernels, host, start; wall time and end are added here)."""
     final = dict(s.evals[-1]) if s.evals else {}
     last = max((r["epoch"] for r in s.ranks), default=None)
     final["avg_rank"] = {str(eps): float(np.mean([r["rank"] for r in s.ranks
@@ -286,19 +289,21 @@ def summary_of(s: RunState, layers: list, device: torch.device, started: str) ->
                                    for l in layers],
         "versions": {"lowrank": lowrank.__version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
-        "runtime": {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                    "host": socket.gethostname(), "wall_time_s": round(s.wall_time, 3), "started": started,
+        "runtime": {**runtime, "wall_time_s": round(s.wall_time, 3),
                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
 
 
-def write_outputs(s: RunState, layers: list, device: torch.device, started: str) -> None:
+def write_outputs(s: RunState, layers: list, runtime: dict) -> None:
     """Write the run's final logs (atomically, summary last)."""
     names = [l.name for l in layers]
     spectra = {"epochs": np.asarray(s.spectra_epochs, dtype=np.int64)}
     spectra.update({n: np.stack(s.spectra[n]) for n in names if n in s.spectra})
     logs.write_run(s.out, evals=s.evals, layers=s.layers, ranks=s.ranks, spectra=spectra,
-                   summary=summary_of(s, layers, device, started))
+                   summary=summary_of(s, layers, runtime))
+
+
+KERNELS = ("exact", "fast")
 
 
 def exact_kernels():
@@ -307,13 +312,24 @@ def exact_kernels():
     return torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False)
 
 
+def kernel_flags(kernels: str):
+    """The cuDNN settings training runs under: `exact` (exact_kernels) or `fast` (PyTorch's defaults: TF32
+    convolutions and non-deterministic algorithms, as the authors' code ran on Ampere or newer GPUs)."""
+    if kernels not in KERNELS:
+        raise ConfigError(f"kernels={kernels!r} is invalid: choose one of {', '.join(KERNELS)}.")
+    if kernels == "exact":
+        return exact_kernels()
+    return torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=True)
+
+
 def default_device() -> torch.device:
     """The GPU when there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("data"), ckpt_dir: Path,
-               checkpoint_every: int = 10, device: torch.device | None = None, log=print) -> list[str]:
+               checkpoint_every: int = 10, device: torch.device | None = None, kernels: str = "exact",
+               log=print) -> list[str]:
     """Train K runs as one pack, resuming from their checkpoints; write each run's logs; return the statuses."""
     if not runs:
         return []
@@ -322,6 +338,7 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
         raise ConfigError("runs of one pack must share everything but lr, weight_decay, momentum and seed.")
     if checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every={checkpoint_every!r} is invalid: it must be >= 1.")
+    kernel_flags(kernels)  # reject a bad value before any work
     device = device or default_device()
     cfg0 = runs[0][0]
     data = datasets.load(cfg0.dataset, data_root, device=device, dtype=DTYPES[cfg0.dtype],
@@ -330,7 +347,9 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
         raise ConfigError(f"batch_size={cfg0.batch_size} is invalid: the {cfg0.dataset} training set has only "
                           f"{data.train_x.shape[0]} samples.")
     fill = torch.tensor(datasets.DATASETS[cfg0.dataset].fill, device=device)  # raw 0, as torchvision pads
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    runtime = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+               "kernels": kernels if device.type == "cuda" else "cpu", "host": socket.gethostname(),
+               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     states = [new_state(cfg, out, device) for cfg, out in runs]
     pack = Pack(states, data, device)
     for k, s in enumerate(states):
@@ -343,33 +362,33 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
         else:  # a finished run keeps only its logs: it is written out again, never trained again
             restore_logs(s, ckpt["logs"])
             s.epoch = ckpt["epoch"]
-    _write_finished(pack, ckpt_dir, device, started)
+    _write_finished(pack, ckpt_dir, runtime)
     for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
         sub = copy.copy(pack)
         sub.keep([s.epoch == epoch for s in pack.states])
-        with exact_kernels():
-            _train(sub, data, fill, ckpt_dir, checkpoint_every, device, started, log)
+        with kernel_flags(kernels):
+            _train(sub, data, fill, ckpt_dir, checkpoint_every, runtime, log)
     return [s.status for s in states]
 
 
-def _write_finished(pack: Pack, ckpt_dir: Path, device, started: str) -> None:
+def _write_finished(pack: Pack, ckpt_dir: Path, runtime: dict) -> None:
     """Write the logs of runs that stopped (finished or diverged), shrink their checkpoint to logs, drop them."""
     done = [s.status != "running" for s in pack.states]
     for s, d in zip(pack.states, done):
         if d:
             save_checkpoint(checkpoint_path(ckpt_dir, s.cfg), {"epoch": s.epoch, "logs": log_state(s)})
-            write_outputs(s, pack.layers, device, started)
+            write_outputs(s, pack.layers, runtime)
     if any(done):
         pack.keep([not d for d in done])
 
 
-def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, device, started: str, log) -> None:
+def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, runtime: dict, log) -> None:
     """Train a pack whose runs all stand at the same epoch until every run has finished or diverged."""
     cfg = pack.states[0].cfg
     eval_at = set(cfg.eval_epochs())
     if pack.states[0].epoch == 0:
         _observe(pack, data, 0, eval_at)
-        _write_finished(pack, ckpt_dir, device, started)
+        _write_finished(pack, ckpt_dir, runtime)
     while pack.states:
         epoch = pack.states[0].epoch + 1
         t0 = time.perf_counter()
@@ -378,7 +397,7 @@ def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, device
             s.epoch = epoch
             if b:
                 s.status, s.diverged_epoch, s.diverged_reason = "diverged", epoch, "nonfinite_loss"
-        _write_finished(pack, ckpt_dir, device, started)
+        _write_finished(pack, ckpt_dir, runtime)
         if not pack.states:
             break
         _observe(pack, data, epoch, eval_at)
@@ -393,7 +412,7 @@ def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, device
             for k, s in enumerate(pack.states):
                 if s.status == "running":
                     save_checkpoint(checkpoint_path(ckpt_dir, s.cfg), pack.state_of(k))
-        _write_finished(pack, ckpt_dir, device, started)
+        _write_finished(pack, ckpt_dir, runtime)
 
 
 def _observe(pack: Pack, data, epoch: int, eval_at: set[int]) -> None:
@@ -463,6 +482,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
     ap.add_argument("--data-root", type=Path, default=Path("data"))
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    ap.add_argument("--kernels", default="exact", choices=KERNELS,
+                    help="GPU kernels: exact (no TF32, deterministic cuDNN) or fast (PyTorch's defaults)")
     args = ap.parse_args(argv)
     if not args.spec:
         missing = [f for f in ("arch", "dataset", "batch_size", "lr", "weight_decay", "out")
@@ -525,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpt_dir = args.ckpt_dir or Path(f"{runs[0][1]}.ckpt")
         device = parse_device(args.device)
         statuses = train_pack(runs, data_root=args.data_root, ckpt_dir=ckpt_dir,
-                              checkpoint_every=args.checkpoint_every, device=device,
+                              checkpoint_every=args.checkpoint_every, device=device, kernels=args.kernels,
                               log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (ConfigError, datasets.DatasetUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -119,6 +119,7 @@ def test_demo_config_is_valid_and_small(demo):
     ({"models": {"vgg16_bn": {"arch": "vgg17"}}}, ["vgg17"]),
     ({"figures": {"fig02": {"vary": {"lr": []}}}}, ["lr", "[]"]),
     ({"pack_size": 0}, ["pack_size", "0"]),
+    ({"gpu_kernels": "turbo"}, ["gpu_kernels", "turbo"]),
 ])
 def test_schema_rejects_bad_config_naming_the_key(paper, edit, words):
     with pytest.raises(WorkflowError) as err:

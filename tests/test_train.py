@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lowrank import logs
-from lowrank.config import RunConfig
+from lowrank.config import ConfigError, RunConfig
 from lowrank.train import checkpoint_path, main, train_pack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +81,8 @@ def test_same_seed_gives_identical_logs(tmp_path):
     assert_complete(tmp_path / "a", 4, [0, 2, 4])
     summary = logs.read_summary(tmp_path / "a")
     assert summary["status"] == "finished" and summary["epochs_completed"] == 4
+    assert sorted(summary["runtime"]) == ["device", "finished", "host", "kernels", "started", "wall_time_s"]
+    assert (summary["runtime"]["device"], summary["runtime"]["kernels"]) == ("cpu", "cpu")
     assert main([*TINY, "--seed", "1", "--out", str(tmp_path / "c")]) == 0
     assert outputs(tmp_path / "c")["layers.csv"] != outputs(tmp_path / "a")["layers.csv"]
 
@@ -153,6 +155,7 @@ def test_early_stop_on_unlearnable_data(tmp_path):
     (["--lr", "fast"], "--lr"),
     (["--device", "tpu9"], "device"),
     (["--eps", "2"], "eps"),
+    (["--kernels", "turbo"], "kernels"),
 ])
 def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, key):
     out = tmp_path / "run"
@@ -160,6 +163,12 @@ def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, key):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and key in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+def test_train_pack_rejects_bad_kernels_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="kernels='turbo' is invalid"):
+        train_pack([(tiny_config(), tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", kernels="turbo")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "ckpt").exists()
 
 
 def exit_code(argv: list[str]) -> int:

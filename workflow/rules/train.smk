@@ -16,6 +16,7 @@ for _pack in PACKS:
             ckpt_dir=str(checkpoint_dir()),
             data_root=str(DATA_ROOT),
             checkpoint_every=config["checkpoint_every"],
+            kernels=config["gpu_kernels"],
         log:
             str(RESULTS / "logs" / "train" / f"{pack_name(_pack)}.log"),
         threads: pack_resources(_pack)["cpus"]

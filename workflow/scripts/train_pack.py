@@ -17,6 +17,7 @@ with open(snakemake.log[0], "a") as log:  # noqa: F821 (injected by Snakemake)
         statuses = train_pack(runs, data_root=Path(snakemake.params.data_root),  # noqa: F821
                               ckpt_dir=Path(snakemake.params.ckpt_dir),  # noqa: F821
                               checkpoint_every=snakemake.params.checkpoint_every,  # noqa: F821
+                              kernels=snakemake.params.kernels,  # noqa: F821
                               log=lambda msg: print(msg, file=log, flush=True))
         for (cfg, out), status in zip(runs, statuses):
             print(f"{status}: {cfg.run_id} -> {out}", file=log, flush=True)
