@@ -219,6 +219,10 @@ def test_pack_rejects_a_layer_without_packed_form():
         pack(torch.nn.Sequential(torch.nn.GRU(4, 4)))
     with pytest.raises(ValueError, match="only affine BatchNorm"):
         pack(torch.nn.BatchNorm1d(4, affine=False))
+    with pytest.raises(ValueError, match="only LayerNorm with weight and bias"):
+        pack(torch.nn.LayerNorm(4, bias=False))
+    with pytest.raises(ValueError, match="only zero-padded Conv2d"):
+        pack(torch.nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"))
 
 
 def test_vit_dropout_differs_across_copies():

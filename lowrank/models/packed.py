@@ -127,6 +127,10 @@ def pack(model: nn.Module) -> nn.Module:
             if isinstance(module, nn.modules.batchnorm._BatchNorm) and not (
                     module.affine and module.track_running_stats and module.momentum is not None):
                 raise ValueError(f"{name}: only affine BatchNorm with running statistics and a momentum packs")
+            if isinstance(module, nn.LayerNorm) and (module.weight is None or module.bias is None):
+                raise ValueError(f"{name}: only LayerNorm with weight and bias packs")
+            if isinstance(module, nn.Conv2d) and module.padding_mode != "zeros":
+                raise ValueError(f"{name}: only zero-padded Conv2d packs")
             module.__class__ = PACKED[kind]
         elif module._parameters or module._buffers:
             raise ValueError(f"{name or type(model).__name__}: {kind.__name__} holds tensors and has no packed form")
