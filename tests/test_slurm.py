@@ -372,7 +372,7 @@ def failing_run(cluster, profile, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("failures")
     res = tmp / "results"
     config = demo_config(FAILURES, results=res)
-    crash = next(fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 64)
+    crash = next(fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 16)
     gpu = grid.figure_runs(config, "fig07")[0].run
     assert gpu.arch == "mlp_bn"
     (res / "checkpoints").mkdir(parents=True)
