@@ -4,8 +4,8 @@ trained on the CPU, for every architecture, in float64 and float32; and the cost
 
 Prints one table of max relative deviations (max |a - b| / max |b| over every weight, momentum and BatchNorm
 buffer), then whether a pack killed after epoch 1 and resumed writes the same bytes as an uninterrupted one, then
-the metrics-cost lines (all under lowrank.train.exact_kernels, as the engine trains). float64 runs 2 epochs of 2 steps; float32 one step, as tests/test_pack.py
-(training amplifies float32 rounding chaotically in the tiny VGG).
+the metrics-cost lines, all under the engine's default kernels ("exact"). float64 runs 2 epochs of 2 steps;
+float32 one step, as tests/test_pack.py (training amplifies float32 rounding chaotically in the tiny VGG).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from lowrank import data as datasets
 from lowrank import models
 from lowrank.config import RunConfig
-from lowrank.train import Pack, exact_kernels, new_state, train_pack
+from lowrank.train import Pack, kernel_flags, new_state, train_pack
 
 CPU = torch.device("cpu")
 SMALL = {"resnet18": dict(width=8), "vgg16_bn": dict(width=8), "mlp_bn": dict(depth=3, width=32),
@@ -134,7 +134,7 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    with exact_kernels():
+    with kernel_flags("exact"):
         print(f"{name}, torch {torch.__version__}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}, "
               f"cudnn.deterministic={torch.backends.cudnn.deterministic}, "
               f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}")

@@ -10,7 +10,7 @@ The K runs' losses are summed, so one backward pass gives every run the gradient
 tensor; the SGD update is torch.optim.SGD's arithmetic (g += wd·w; b = mom·b + g; w -= lr·b) with a per-run column
 of learning rates, weight decays and momenta, a handful of operations on [K, P] whatever the network.
 
-On a GPU, training runs by default under `exact_kernels` (cuDNN without TF32, deterministic algorithms): a pack
+On a GPU, training runs by default under `kernels="exact"` (cuDNN without TF32, deterministic algorithms): a pack
 then equals its runs alone within float32 rounding (with TF32 they differed by 0.2 after one step), and a killed
 and resumed run writes the same bytes as an uninterrupted one. `kernels="fast"` trains under PyTorch's defaults
 instead (TF32 convolutions, non-deterministic algorithms: ~2-3x faster convolutional packs, no byte-identical
@@ -139,10 +139,9 @@ class Pack:
             return torch.tensor(values, dtype=self.dtype, device=self.device).unsqueeze(1)
         neg_lr = [-s.cfg.lr_at(epoch) for s in self.states]
         wd, mom = [s.cfg.weight_decay for s in self.states], [s.cfg.momentum for s in self.states]
-        if not any(mom):
-            return column(neg_lr), column(wd) if any(wd) else None, None, column(neg_lr)
         plain = [lr if not m else 0.0 for lr, m in zip(neg_lr, mom)]
-        return column(neg_lr), column(wd) if any(wd) else None, column(mom), column(plain) if any(plain) else None
+        return (column(neg_lr), column(wd) if any(wd) else None, column(mom) if any(mom) else None,
+                column(plain) if any(plain) else None)
 
     # --- one epoch ----------------------------------------------------------------------------------------
     def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor | None) -> torch.Tensor:
@@ -303,23 +302,19 @@ def write_outputs(s: RunState, layers: list, runtime: dict) -> None:
                    summary=summary_of(s, layers, runtime))
 
 
-KERNELS = ("exact", "fast")
-
-
-def exact_kernels():
-    """cuDNN without TF32 and with deterministic algorithms (no effect on the CPU): float32 stays float32, so a pack
-    equals its runs alone within float32 rounding, and a resumed run repeats the uninterrupted one bit for bit."""
-    return torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False)
+# cuDNN settings per `kernels`. exact: no TF32 and deterministic algorithms (no effect on the CPU), so float32
+# stays float32, a pack equals its runs alone within float32 rounding, and a resumed run repeats the uninterrupted
+# one bit for bit. fast: PyTorch's defaults (TF32 convolutions, non-deterministic algorithms), as the authors'
+# code ran on Ampere or newer GPUs.
+KERNELS = {"exact": {"deterministic": True, "allow_tf32": False},
+           "fast": {"deterministic": False, "allow_tf32": True}}
 
 
 def kernel_flags(kernels: str):
-    """The cuDNN settings training runs under: `exact` (exact_kernels) or `fast` (PyTorch's defaults: TF32
-    convolutions and non-deterministic algorithms, as the authors' code ran on Ampere or newer GPUs)."""
+    """A context that trains under the cuDNN settings named `kernels` (see KERNELS)."""
     if kernels not in KERNELS:
         raise ConfigError(f"kernels={kernels!r} is invalid: choose one of {', '.join(KERNELS)}.")
-    if kernels == "exact":
-        return exact_kernels()
-    return torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=False, allow_tf32=True)
+    return torch.backends.cudnn.flags(enabled=True, benchmark=False, **KERNELS[kernels])
 
 
 def default_device() -> torch.device:

@@ -86,7 +86,7 @@ def test_pack_equals_solo_float32(arch):
     # float64 is equal to ~1e-15. Training amplifies the rounding, chaotically for the tiny VGG (BatchNorm over 1x1
     # maps of 8 samples: ~10x per step, 1e-1 after 8 steps), so float32 is compared after one step. 1e-4 is 12x the
     # worst measured deviation, and far below what a run mixed up with its pack mates would show (order 1). On an
-    # H200 under exact_kernels the same check gave at most 1.6e-6 (bench/README.md).
+    # H200 under kernels="exact" the same check gave at most 1.6e-6 (bench/README.md).
     cfgs = configs(arch, "float32", n_train=8)  # one step
     pack, data = trained(cfgs, epochs=1)
     assert_pack_equals_solo(pack, [trained([c], epochs=1)[0] for c in cfgs], data, rtol=1e-4)
