@@ -44,7 +44,7 @@ def deviation(a: Pack, b: Pack, rows: list[tuple[int, int]]) -> float:
     """Max relative deviation of run a[i] from run b[j] over weights, momentum and buffers, for (i, j) in rows."""
     worst = 0.0
     for i, j in rows:
-        pairs = [(a.flat[i], b.flat[j]), (a.momentum_buf[i], b.momentum_buf[j])]
+        pairs = [(a.run_vector(i), b.run_vector(j)), (a.run_vector(i, momentum=True), b.run_vector(j, momentum=True))]
         pairs += [(a.buffers[n][i], b.buffers[n][j]) for n in a.buffer_names]
         for x, y in pairs:
             x, y = x.double().cpu(), y.double().cpu()

@@ -1,14 +1,19 @@
 """One training engine for a pack of K runs trained as one fused model (K = 1 is the ordinary run).
 
 Runs in a pack share architecture, data, batch size and schedule (RunConfig.pack_key) and differ in learning
-rate, weight decay, momentum and seed. Their parameters live in one flat [K, P] tensor and their BatchNorm buffers
-are stacked; the forward pass is the network with its layers swapped for packed ones (lowrank.models.packed:
-grouped convolutions, batched matrix products, BatchNorm over K·C channels), so each run keeps its own
-initialisation, data order, BatchNorm statistics and schedule, and logs what it would log alone.
+rate, weight decay, momentum and seed. Their BatchNorm buffers and parameters are stacked: the weights of Linear
+layers as [K, out, in] tensors, every other parameter in one flat [K, P] tensor. The forward pass is the network
+with its layers swapped for packed ones (lowrank.models.packed: grouped convolutions, batched matrix products,
+BatchNorm over K·C channels), so each run keeps its own initialisation, data order, BatchNorm statistics and
+schedule, and logs what it would log alone.
 
-The K runs' losses are summed, so one backward pass gives every run the gradient of its own loss, as one [K, P]
-tensor; the SGD update is torch.optim.SGD's arithmetic (g += wd·w; b = mom·b + g; w -= lr·b) with a per-run column
-of learning rates, weight decays and momenta, a handful of operations on [K, P] whatever the network.
+The K runs' losses are summed, so one backward pass gives every run the gradient of its own loss. The SGD update
+is torch.optim.SGD's (g += wd·w; b = mom·b + g; w -= lr·b) with per-run columns of learning rates, weight decays
+and momenta: on the flat tensor a handful of whole-pack operations (sgd_step_); on a Linear weight, whose
+gradient the backward pass hands over as the product of two thin factors (the layer's input and output
+gradient), one batched GEMM sums that product straight into the weight or its momentum (sgd_product_step_): the
+gradient is never formed. That saves its write and read (and the concatenation into [K, P]), which dominate a
+wide layer's step in a pack; it equals sgd_step_ up to rounding.
 
 On a GPU, training runs by default under `kernels="exact"` (cuDNN without TF32, deterministic algorithms): a pack
 then equals its runs alone within float32 rounding (with TF32 they differed by 0.2 after one step), and a killed
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import io
 import json
 import math
@@ -32,7 +38,7 @@ import platform
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -47,7 +53,7 @@ from lowrank import logs, metrics, models
 from lowrank.config import ConfigError, RunConfig
 from lowrank.logs import atomic_write_bytes
 from lowrank.models.packed import pack as packed_model
-from lowrank.models.packed import per_run, shared_input, to_packed
+from lowrank.models.packed import PackedLinear, gather_packed, per_run, shared_input, to_packed
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -87,8 +93,85 @@ def checkpoint_path(ckpt_dir: Path, cfg: RunConfig) -> Path:
     return Path(ckpt_dir) / f"{cfg.run_id}.pt"
 
 
+@dataclass(frozen=True)
+class Columns:
+    """One epoch's per-run SGD settings as [K, 1] columns (None where no run of the pack needs one)."""
+
+    neg_lr: torch.Tensor  # minus the learning rate
+    wd: torch.Tensor | None  # weight decay
+    mom: torch.Tensor | None  # momentum (None: no run has momentum)
+    mom_mask: torch.Tensor | None  # 1 for the runs with momentum, 0 for the others (None: all have momentum)
+    mom_wd: torch.Tensor | None  # weight decay of the runs with momentum, 0 for the others
+    plain_lr: torch.Tensor | None  # minus the learning rate of the runs without momentum, 0 for the others
+    plain_decay: torch.Tensor | None  # 1 - lr·wd for the runs without momentum, 1 for the others
+
+    def view(self, *shape: int) -> Columns:
+        """The same columns viewed as `shape` (-1, 1, 1 broadcasts them over [K, out, in] weights)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Columns(**{name: None if t is None else t.view(*shape) for name, t in values.items()})
+
+
+def sgd_columns(cfgs: list[RunConfig], epoch: int, dtype: torch.dtype, device: torch.device) -> Columns:
+    """The runs' SGD settings for training epoch `epoch` as columns (see Columns)."""
+    def column(values):
+        return torch.tensor(values, dtype=dtype, device=device).unsqueeze(1)
+    lr = [c.lr_at(epoch) for c in cfgs]
+    wd, mom = [c.weight_decay for c in cfgs], [c.momentum for c in cfgs]
+    plain = [not m for m in mom]
+    mixed = any(mom) and any(plain)
+    return Columns(neg_lr=column([-r for r in lr]), wd=column(wd) if any(wd) else None,
+                   mom=column(mom) if any(mom) else None,
+                   mom_mask=column([float(not p) for p in plain]) if mixed else None,
+                   mom_wd=column([0.0 if p else d for d, p in zip(wd, plain)]) if any(mom) and any(wd) else None,
+                   plain_lr=column([-r if p else 0.0 for r, p in zip(lr, plain)]) if any(plain) else None,
+                   plain_decay=column([1 - r * d if p else 1.0 for r, d, p in zip(lr, wd, plain)])
+                   if any(plain) and any(wd) else None)
+
+
+def sgd_step_(w: torch.Tensor, grad: torch.Tensor, buf: torch.Tensor | None, c: Columns) -> None:
+    """torch.optim.SGD's step on [K, P] rows (g += wd·w; b = mom·b + g; w -= lr·b), in place; consumes grad.
+    Runs without momentum keep b = 0 and step by g, exactly as alone."""
+    if c.wd is not None:
+        grad.addcmul_(w, c.wd)
+    if c.mom is not None:
+        buf.mul_(c.mom)
+        if c.mom_mask is None:
+            buf.add_(grad)
+        else:
+            buf.addcmul_(grad, c.mom_mask)
+        w.addcmul_(buf, c.neg_lr)
+    if c.plain_lr is not None:
+        w.addcmul_(grad, c.plain_lr)
+
+
+def sgd_product_step_(w: torch.Tensor, grad_out: torch.Tensor, x: torch.Tensor, buf: torch.Tensor | None,
+                      c: Columns) -> None:
+    """The same step for weights w [K, O, I] whose gradient is the product grad_out^T x (grad_out [K, M, O], x
+    [K, M, I]; columns viewed as [K, 1, 1]): the product is summed by one batched GEMM straight into b, or, for
+    runs without momentum, into w = (1 - lr·wd)·w - lr·grad_out^T x; it is never formed. Equal to sgd_step_ up to
+    rounding; it saves the gradient's write and read, the dominant cost of a wide layer's step in a pack."""
+    if c.mom is not None:
+        buf.mul_(c.mom)
+        if c.mom_wd is not None:
+            buf.addcmul_(w, c.mom_wd)
+        buf.baddbmm_((grad_out if c.mom_mask is None else grad_out * c.mom_mask).transpose(1, 2), x)
+        w.addcmul_(buf, c.neg_lr)
+    if c.plain_lr is not None:
+        if c.plain_decay is not None:
+            w.mul_(c.plain_decay)
+        w.baddbmm_((grad_out * c.plain_lr).transpose(1, 2), x)
+
+
+def _store(factors: dict, name: str, x: torch.Tensor, grad_out: torch.Tensor) -> None:
+    """A PackedLinear grad_sink: keep weight `name`'s gradient factors for the step after the backward pass."""
+    factors[name] = (x, grad_out)
+
+
 class Pack:
-    """K runs as one model: flat parameters [K, P], stacked buffers, per-run SGD hyperparameters."""
+    """K runs as one model: stacked parameters and buffers, per-run SGD hyperparameters.
+
+    The weights of Linear layers are held as [K, out, in] tensors, stepped from their gradients' factors
+    (sgd_product_step_); every other parameter lives in one flat [K, P] tensor, stepped as a whole (sgd_step_)."""
 
     def __init__(self, states: list[RunState], data: datasets.Data, device: torch.device):
         cfg = states[0].cfg
@@ -97,51 +180,67 @@ class Pack:
                                 num_classes=data.classes, **cfg.arch_options)
         self.layers = models.rank_layers(template)
         self.names = [n for n, _ in template.named_parameters()]
-        self.shapes = [p.shape for _, p in template.named_parameters()]
-        self.sizes = [p.numel() for _, p in template.named_parameters()]
+        self.numel = sum(p.numel() for p in template.parameters())
         self.buffer_names = [n for n, _ in template.named_buffers()]
         self.model = packed_model(template)
-        flat, buffers = [], []
+        self.linears = {f"{name}.weight" if name else "weight": m for name, m in self.model.named_modules()
+                        if isinstance(m, PackedLinear)}
+        self.rest = [n for n in self.names if n not in self.linears]
+        self.rest_shapes = [p.shape for n, p in template.named_parameters() if n not in self.linears]
+        runs, buffers = [], []
         for s in states:  # each run's own initialisation, exactly as if it were built alone
             torch.manual_seed(s.cfg.seed)
             m = models.build(cfg.arch, in_channels=data.channels, image_size=data.size,
                              num_classes=data.classes, **cfg.arch_options).to(self.dtype)
-            flat.append(torch.cat([p.detach().reshape(-1) for p in m.parameters()]))
+            runs.append(dict(m.named_parameters()))
             buffers.append(dict(m.named_buffers()))
-        self.flat = torch.stack(flat).to(device)
+        with torch.no_grad():
+            self.flat = torch.stack([torch.cat([r[n].reshape(-1) for n in self.rest]) for r in runs]).to(device)
+            self.weights = {n: torch.stack([r[n] for r in runs]).to(device) for n in self.linears}
         self.buffers = {n: torch.stack([b[n] for b in buffers]).to(device) for n in self.buffer_names}
-        self.momentum_buf = torch.zeros_like(self.flat)
+        momentum = any(s.cfg.momentum for s in states)
+        self.momentum_buf = torch.zeros_like(self.flat) if momentum else None
+        self.momenta = {n: torch.zeros_like(w) if momentum else None for n, w in self.weights.items()}
 
     # --- parameters ---------------------------------------------------------------------------------------
-    def params(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-parameter [K, ...] views into a flat [K, P] tensor."""
+    def params(self, flat: torch.Tensor, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every parameter as a [K, ...] tensor: views into the flat [K, P] tensor, and the Linear weights."""
         k = flat.shape[0]
-        return {n: t.view(k, *shape) for n, t, shape in zip(self.names, flat.split(self.sizes, 1), self.shapes)}
+        views = flat.split([math.prod(shape) for shape in self.rest_shapes], 1)
+        return {**{n: t.view(k, *shape) for n, t, shape in zip(self.rest, views, self.rest_shapes)}, **weights}
 
-    def forward(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def run_vector(self, k: int, momentum: bool = False) -> torch.Tensor:
+        """Run k's parameters (or momentum buffers: zeros in a pack without momentum) as one vector in the
+        network's parameter order, as torch.cat of its model's parameters would give."""
+        if momentum and self.momentum_buf is None:
+            return torch.zeros(self.numel, dtype=self.dtype, device=self.device)
+        params = self.params(self.momentum_buf, self.momenta) if momentum else self.params(self.flat, self.weights)
+        return torch.cat([params[n][k].reshape(-1) for n in self.names])
+
+    def set_run(self, k: int, vector: torch.Tensor, momentum: bool = False) -> None:
+        """Inverse of run_vector: overwrite run k's parameters (or momentum buffers) from one vector."""
+        if momentum and self.momentum_buf is None:
+            return  # no run of this pack has momentum: its buffers stay zero
+        params = self.params(self.momentum_buf, self.momenta) if momentum else self.params(self.flat, self.weights)
+        parts = vector.to(self.device).split([params[n][k].numel() for n in self.names])
+        for n, part in zip(self.names, parts):
+            params[n][k] = part.view(params[n][k].shape)
+
+    def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """Logits [K, B, classes] of the K runs on packed inputs x [B, K·C, ...]."""
-        out = functional_call(self.model, (self.params(flat), self.buffers), (x,), tie_weights=False)
-        return per_run(out, flat.shape[0])
+        out = functional_call(self.model, (params, self.buffers), (x,), tie_weights=False)
+        return per_run(out, len(self.states))
 
     def keep(self, mask: list[bool]) -> None:
         """Drop the runs whose mask is False (diverged or finished): the others go on untouched."""
         idx = torch.tensor([i for i, k in enumerate(mask) if k], dtype=torch.long, device=self.device)
         self.states = [s for s, k in zip(self.states, mask) if k]
         self.flat = self.flat.index_select(0, idx)
-        self.momentum_buf = self.momentum_buf.index_select(0, idx)
+        self.weights = {n: w.index_select(0, idx) for n, w in self.weights.items()}
+        if self.momentum_buf is not None:
+            self.momentum_buf = self.momentum_buf.index_select(0, idx)
+            self.momenta = {n: b.index_select(0, idx) for n, b in self.momenta.items()}
         self.buffers = {n: b.index_select(0, idx) for n, b in self.buffers.items()}
-
-    def hyper(self, epoch: int) -> tuple[torch.Tensor | None, ...]:
-        """Per-run columns [K, 1] for this epoch's update: minus the learning rate, weight decay, momentum, and minus
-        the learning rate of the runs without momentum (which SGD moves by the gradient itself); None where no run
-        needs one."""
-        def column(values):
-            return torch.tensor(values, dtype=self.dtype, device=self.device).unsqueeze(1)
-        neg_lr = [-s.cfg.lr_at(epoch) for s in self.states]
-        wd, mom = [s.cfg.weight_decay for s in self.states], [s.cfg.momentum for s in self.states]
-        plain = [lr if not m else 0.0 for lr, m in zip(neg_lr, mom)]
-        return (column(neg_lr), column(wd) if any(wd) else None, column(mom) if any(mom) else None,
-                column(plain) if any(plain) else None)
 
     # --- one epoch ----------------------------------------------------------------------------------------
     def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor | None) -> torch.Tensor:
@@ -149,49 +248,54 @@ class Pack:
         or weights that overflowed in the epoch's last step, which only the next loss would show)."""
         cfg = self.states[0].cfg
         n, batch = data.train_x.shape[0], cfg.batch_size
-        hyper = self.hyper(epoch)
+        columns = sgd_columns([s.cfg for s in self.states], epoch, self.dtype, self.device)
         order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
         bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
         self.model.train()
         for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
             idx = order[:, start:start + batch]
-            x, y = data.train_x[idx], data.train_y[idx]
-            if cfg.augmentation != "none":
-                x = torch.stack([datasets.augment(x[k], s.aug, cfg.augmentation, fill)
-                                 for k, s in enumerate(self.states)])
-            bad |= ~torch.isfinite(self.step(x, y, *hyper))
-        return bad | ~torch.isfinite(self.flat).all(1)
+            if cfg.augmentation == "none":
+                x = gather_packed(data.train_x, idx)
+            else:
+                x = to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
+                                           for i, s in zip(idx, self.states)]))
+            bad |= ~torch.isfinite(self.step(x, data.train_y[idx], columns))
+        for w in (self.flat, *self.weights.values()):
+            bad |= ~torch.isfinite(w).flatten(1).all(1)
+        return bad
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, neg_lr: torch.Tensor, wd: torch.Tensor | None,
-             mom: torch.Tensor | None, plain_lr: torch.Tensor | None) -> torch.Tensor:
-        """One SGD step of every run on its own batch (x [K, B, ...], y [K, B]); returns the K batch losses.
-        The columns come from `hyper`."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns) -> torch.Tensor:
+        """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]); returns the K batch
+        losses. The backward pass yields the flat rest's gradient and each Linear weight's gradient factors."""
         flat = self.flat.detach().requires_grad_()
-        logits = self.forward(flat, to_packed(x))
+        factors = {}
+        for n, module in self.linears.items():
+            module.grad_sink = functools.partial(_store, factors, n)
+        logits = self.forward(self.params(flat, self.weights), x)
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         (grad,) = torch.autograd.grad(loss.sum(), flat)  # run k's rows: the gradient of its own loss
-        with torch.no_grad():  # torch.optim.SGD's arithmetic: g += wd·w; b = mom·b + g; w -= lr·b
-            if wd is not None:
-                grad.addcmul_(self.flat, wd)
-            if mom is not None:  # runs without momentum keep b = 0 and step by g (a 0 update added to them)
-                self.momentum_buf.mul_(mom).addcmul_(grad, (mom != 0).to(grad.dtype))
-                self.flat.addcmul_(self.momentum_buf, neg_lr)
-            if plain_lr is not None:
-                self.flat.addcmul_(grad, plain_lr)
+        for module in self.linears.values():
+            module.grad_sink = None
+        with torch.no_grad():
+            per_weight = columns.view(-1, 1, 1)
+            for n, (x_in, grad_out) in factors.items():
+                sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], per_weight)
+            sgd_step_(self.flat, grad, self.momentum_buf, columns)
         return loss.detach()
 
     @torch.no_grad()
     def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
         """Mean loss and accuracy of every run on the whole train and test sets (eval mode, no augmentation)."""
         self.model.eval()
-        runs = self.flat.shape[0]
+        runs = len(self.states)
+        params = self.params(self.flat, self.weights)
         result = [{} for _ in self.states]
         for split, xs, ys in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
-            loss_sum = torch.zeros(len(self.states), dtype=torch.float64, device=self.device)
-            correct = torch.zeros(len(self.states), dtype=torch.int64, device=self.device)
+            loss_sum = torch.zeros(runs, dtype=torch.float64, device=self.device)
+            correct = torch.zeros(runs, dtype=torch.int64, device=self.device)
             for start in range(0, xs.shape[0], batch):
                 x, y = xs[start:start + batch], ys[start:start + batch]
-                logits = self.forward(self.flat, shared_input(x, runs))
+                logits = self.forward(params, shared_input(x, runs))
                 loss_sum += F.cross_entropy(logits.transpose(1, 2), y.expand(runs, -1), reduction="none").sum(1).double()
                 correct += (logits.argmax(-1) == y).sum(1)
             for k, (ls, c) in enumerate(zip(loss_sum.tolist(), correct.tolist())):
@@ -202,7 +306,7 @@ class Pack:
     @torch.no_grad()
     def layer_metrics(self) -> list[dict[str, tuple]]:
         """Per run and rank layer: (Frobenius norm, singular values of W/‖W‖_F), computed batched on the device."""
-        params = self.params(self.flat)
+        params = self.params(self.flat, self.weights)
         out = [{} for _ in self.states]
         for layer in self.layers:
             fro = metrics.frobenius_norm(params[layer.param], batch_dims=1)
@@ -215,7 +319,7 @@ class Pack:
     def state_of(self, k: int) -> dict:
         """Everything run k needs to continue exactly where it is."""
         s = self.states[k]
-        return {"epoch": s.epoch, "flat": self.flat[k].cpu(), "momentum": self.momentum_buf[k].cpu(),
+        return {"epoch": s.epoch, "flat": self.run_vector(k).cpu(), "momentum": self.run_vector(k, True).cpu(),
                 "buffers": {n: b[k].cpu() for n, b in self.buffers.items()}, "order": s.order.get_state(),
                 "aug": s.aug.get_state() if s.aug is not None else None, "rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
@@ -224,8 +328,8 @@ class Pack:
     def load(self, k: int, ckpt: dict) -> None:
         """Restore run k from its checkpoint."""
         s = self.states[k]
-        self.flat[k] = ckpt["flat"].to(self.device)
-        self.momentum_buf[k] = ckpt["momentum"].to(self.device)
+        self.set_run(k, ckpt["flat"])
+        self.set_run(k, ckpt["momentum"], momentum=True)
         for n in self.buffer_names:
             self.buffers[n][k] = ckpt["buffers"][n].to(self.device)
         s.order.set_state(ckpt["order"])

@@ -9,7 +9,7 @@ import torch
 from torch.func import functional_call, stack_module_state
 
 from lowrank.models import ARCHS, RankLayer, arch_options, build, rank_layers
-from lowrank.models.packed import pack, per_run, shared_input, to_packed
+from lowrank.models.packed import gather_packed, pack, per_run, shared_input, to_packed
 from lowrank.models.vit import Patchify
 
 # small versions of every architecture, for forward passes on 2 CPU cores
@@ -201,6 +201,12 @@ def test_pack_matches_separate_copies(name):
     if name != "vit":
         key = next(key for key in buffers if key.endswith("running_mean"))
         assert not torch.equal(buffers[key][0], torch.zeros_like(buffers[key][0]))  # the stacked stats did move
+
+
+def test_gather_packed_is_indexing_then_packing():
+    xs = torch.randn(20, 3, 4, 4)
+    idx = torch.randint(0, 20, (3, 5))  # 3 runs' batches of 5
+    assert torch.equal(gather_packed(xs, idx), to_packed(xs[idx]))
 
 
 @pytest.mark.parametrize("name", ARCHS)

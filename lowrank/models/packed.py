@@ -13,6 +13,7 @@ classes of the layers in a parameter-free (meta) copy, so no model code knows ab
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -21,34 +22,27 @@ from torch import Tensor, nn
 from .vit import AttentionCore, Patchify, Tokens
 
 
-class _BatchedLinear(torch.autograd.Function):
-    """y = x W^T + b for K runs at once (x [K, M, in], W [K, out, in], b [K, out] or None), with a backward that
-    writes W's gradient contiguous in W's own layout, so it lands in the flat gradient without a transposing copy."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        if bias is None:
-            return torch.bmm(x, weight.transpose(1, 2))
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, weight = ctx.saved_tensors
-        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
-        grad_weight = torch.bmm(grad.transpose(1, 2).contiguous(), x)
-        return grad_x, grad_weight, grad.sum(1) if ctx.has_bias else None
-
-
 class PackedLinear(nn.Linear):
-    """K Linear layers: [..., K·in] -> [..., K·out] with weight [K, out, in] and bias [K, out]."""
+    """K Linear layers as one batched matrix product: [..., K·in] -> [..., K·out], weight [K, out, in], bias
+    [K, out].
+
+    A trainer that steps the weight itself (from a weight that does not require grad) may set `grad_sink`: in
+    training mode the layer then hands over the weight's gradient as its two factors, calling
+    grad_sink(x [K, M, in], grad_out [K, M, out]) from the backward pass (the gradient is grad_out^T x). The weight
+    still serves the input's gradient after that call, so the step must wait until the backward pass is done."""
+
+    grad_sink = None
 
     def forward(self, x: Tensor) -> Tensor:
         k, out_features, in_features = self.weight.shape
-        lead = x.shape[:-1]
-        y = _BatchedLinear.apply(x.reshape(-1, k, in_features).transpose(0, 1), self.weight, self.bias)
-        return y.transpose(0, 1).reshape(*lead, k * out_features)
+        xk = x.reshape(-1, k, in_features).transpose(0, 1)
+        wt = self.weight.transpose(1, 2)
+        y = torch.bmm(xk, wt) if self.bias is None else torch.baddbmm(self.bias.unsqueeze(1), xk, wt)
+        if self.training and self.grad_sink is not None:
+            if not y.requires_grad:
+                raise ValueError("a Linear layer without bias on an input without gradient has no gradient to sink")
+            y.register_hook(functools.partial(self.grad_sink, xk.detach()))  # detached: no cycle via the graph
+        return y.transpose(0, 1).reshape(*x.shape[:-1], k * out_features)
 
 
 class PackedConv2d(nn.Conv2d):
@@ -151,3 +145,10 @@ def shared_input(x: Tensor, k: int) -> Tensor:
 def per_run(y: Tensor, k: int) -> Tensor:
     """Packed outputs [B, K·F] as [K, B, F]."""
     return y.reshape(y.shape[0], k, -1).transpose(0, 1)
+
+
+def gather_packed(xs: Tensor, idx: Tensor) -> Tensor:
+    """The samples xs[idx[k, b]] of K runs' index rows idx [K, B], gathered straight into the packed layout
+    [B, K·C, ...] (equal to to_packed(xs[idx]), by one index_select: ~10x faster than advanced indexing on a CPU)."""
+    k, b = idx.shape
+    return xs.index_select(0, idx.t().reshape(-1)).view(b, k * xs.shape[1], *xs.shape[2:])
