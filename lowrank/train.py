@@ -209,22 +209,29 @@ class Pack:
         views = flat.split([math.prod(shape) for shape in self.rest_shapes], 1)
         return {**{n: t.view(k, *shape) for n, t, shape in zip(self.rest, views, self.rest_shapes)}, **weights}
 
+    def _tensors(self, momentum: bool) -> dict[str, torch.Tensor] | None:
+        """Every parameter (or momentum buffer) as a [K, ...] tensor; None for the buffers of a pack without
+        momentum."""
+        if not momentum:
+            return self.params(self.flat, self.weights)
+        return None if self.momentum_buf is None else self.params(self.momentum_buf, self.momenta)
+
     def run_vector(self, k: int, momentum: bool = False) -> torch.Tensor:
         """Run k's parameters (or momentum buffers: zeros in a pack without momentum) as one vector in the
         network's parameter order, as torch.cat of its model's parameters would give."""
-        if momentum and self.momentum_buf is None:
+        tensors = self._tensors(momentum)
+        if tensors is None:
             return torch.zeros(self.numel, dtype=self.dtype, device=self.device)
-        params = self.params(self.momentum_buf, self.momenta) if momentum else self.params(self.flat, self.weights)
-        return torch.cat([params[n][k].reshape(-1) for n in self.names])
+        return torch.cat([tensors[n][k].reshape(-1) for n in self.names])
 
     def set_run(self, k: int, vector: torch.Tensor, momentum: bool = False) -> None:
         """Inverse of run_vector: overwrite run k's parameters (or momentum buffers) from one vector."""
-        if momentum and self.momentum_buf is None:
+        tensors = self._tensors(momentum)
+        if tensors is None:
             return  # no run of this pack has momentum: its buffers stay zero
-        params = self.params(self.momentum_buf, self.momenta) if momentum else self.params(self.flat, self.weights)
-        parts = vector.to(self.device).split([params[n][k].numel() for n in self.names])
+        parts = vector.to(self.device).split([tensors[n][k].numel() for n in self.names])
         for n, part in zip(self.names, parts):
-            params[n][k] = part.view(params[n][k].shape)
+            tensors[n][k] = part.view(tensors[n][k].shape)
 
     def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """Logits [K, B, classes] of the K runs on packed inputs x [B, K·C, ...]."""
@@ -288,7 +295,7 @@ class Pack:
         """Mean loss and accuracy of every run on the whole train and test sets (eval mode, no augmentation)."""
         self.model.eval()
         runs = len(self.states)
-        params = self.params(self.flat, self.weights)
+        params = self._tensors(momentum=False)
         result = [{} for _ in self.states]
         for split, xs, ys in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
             loss_sum = torch.zeros(runs, dtype=torch.float64, device=self.device)
@@ -306,7 +313,7 @@ class Pack:
     @torch.no_grad()
     def layer_metrics(self) -> list[dict[str, tuple]]:
         """Per run and rank layer: (Frobenius norm, singular values of W/‖W‖_F), computed batched on the device."""
-        params = self.params(self.flat, self.weights)
+        params = self._tensors(momentum=False)
         out = [{} for _ in self.states]
         for layer in self.layers:
             fro = metrics.frobenius_norm(params[layer.param], batch_dims=1)
