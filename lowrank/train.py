@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import io
 import json
 import math
@@ -45,7 +44,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
 
 import lowrank
 from lowrank import data as datasets
@@ -53,7 +51,7 @@ from lowrank import logs, metrics, models
 from lowrank.config import ConfigError, RunConfig
 from lowrank.logs import atomic_write_bytes
 from lowrank.models.packed import pack as packed_model
-from lowrank.models.packed import PackedLinear, gather_packed, per_run, shared_input, to_packed
+from lowrank.models.packed import PackedLinear, bind, gather_packed, per_run, shared_input, to_packed
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -162,11 +160,6 @@ def sgd_product_step_(w: torch.Tensor, grad_out: torch.Tensor, x: torch.Tensor, 
         w.baddbmm_((grad_out * c.plain_lr).transpose(1, 2), x)
 
 
-def _store(factors: dict, name: str, x: torch.Tensor, grad_out: torch.Tensor) -> None:
-    """A PackedLinear grad_sink: keep weight `name`'s gradient factors for the step after the backward pass."""
-    factors[name] = (x, grad_out)
-
-
 class Pack:
     """K runs as one model: stacked parameters and buffers, per-run SGD hyperparameters.
 
@@ -183,10 +176,11 @@ class Pack:
         self.numel = sum(p.numel() for p in template.parameters())
         self.buffer_names = [n for n, _ in template.named_buffers()]
         self.model = packed_model(template)
-        self.linears = {f"{name}.weight" if name else "weight": m for name, m in self.model.named_modules()
-                        if isinstance(m, PackedLinear)}
-        self.rest = [n for n in self.names if n not in self.linears]
-        self.rest_shapes = [p.shape for n, p in template.named_parameters() if n not in self.linears]
+        self.linears = {m: f"{name}.weight" if name else "weight" for name, m in self.model.named_modules()
+                        if isinstance(m, PackedLinear)}  # module -> its weight's name
+        linear_weights = set(self.linears.values())
+        self.rest = [n for n in self.names if n not in linear_weights]
+        self.rest_shapes = [p.shape for n, p in template.named_parameters() if n not in linear_weights]
         runs, buffers = [], []
         for s in states:  # each run's own initialisation, exactly as if it were built alone
             torch.manual_seed(s.cfg.seed)
@@ -196,11 +190,13 @@ class Pack:
             buffers.append(dict(m.named_buffers()))
         with torch.no_grad():
             self.flat = torch.stack([torch.cat([r[n].reshape(-1) for n in self.rest]) for r in runs]).to(device)
-            self.weights = {n: torch.stack([r[n] for r in runs]).to(device) for n in self.linears}
+            self.weights = {n: torch.stack([r[n] for r in runs]).to(device) for n in self.linears.values()}
         self.buffers = {n: torch.stack([b[n] for b in buffers]).to(device) for n in self.buffer_names}
         momentum = any(s.cfg.momentum for s in states)
         self.momentum_buf = torch.zeros_like(self.flat) if momentum else None
         self.momenta = {n: torch.zeros_like(w) if momentum else None for n, w in self.weights.items()}
+        self.leaves: list[torch.Tensor] = []  # the flat rest's views, as bound for autograd (see bind)
+        self.tape: list[tuple] = []  # the Linear layers' (layer, input, output) of the step in progress
 
     # --- parameters ---------------------------------------------------------------------------------------
     def params(self, flat: torch.Tensor, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -233,10 +229,20 @@ class Pack:
         for n, part in zip(self.names, parts):
             tensors[n][k] = part.view(tensors[n][k].shape)
 
-    def forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """Logits [K, B, classes] of the K runs on packed inputs x [B, K·C, ...]."""
-        out = functional_call(self.model, (params, self.buffers), (x,), tie_weights=False)
-        return per_run(out, len(self.states))
+    def bind(self) -> None:
+        """Bind this pack's tensors into its model (which sub-packs share): the flat rest as leaf views for autograd
+        to differentiate, the Linear weights (stepped by hand: no gradient, the tape gives their factors) and
+        the buffers. In-place updates keep them bound; each epoch binds again, after keep() replaced them."""
+        views = self.params(self.flat, {})
+        self.leaves = [views[n].detach().requires_grad_() for n in self.rest]
+        bind(self.model, {**dict(zip(self.rest, self.leaves)), **self.weights, **self.buffers})
+        self.tape.clear()
+        for module in self.linears:
+            module.tape = self.tape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [K, B, classes] of the K runs (as last bound) on packed inputs x [B, K·C, ...]."""
+        return per_run(self.model(x), len(self.states))
 
     def keep(self, mask: list[bool]) -> None:
         """Drop the runs whose mask is False (diverged or finished): the others go on untouched."""
@@ -258,6 +264,7 @@ class Pack:
         columns = sgd_columns([s.cfg for s in self.states], epoch, self.dtype, self.device)
         order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
         bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
+        self.bind()
         self.model.train()
         for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
             idx = order[:, start:start + batch]
@@ -273,36 +280,36 @@ class Pack:
 
     def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns) -> torch.Tensor:
         """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]); returns the K batch
-        losses. The backward pass yields the flat rest's gradient and each Linear weight's gradient factors."""
-        flat = self.flat.detach().requires_grad_()
-        factors = {}
-        for n, module in self.linears.items():
-            module.grad_sink = functools.partial(_store, factors, n)
-        logits = self.forward(self.params(flat, self.weights), x)
+        losses. One backward pass gives the flat rest's gradient and each Linear weight's gradient factors."""
+        logits = self.forward(x)
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
-        (grad,) = torch.autograd.grad(loss.sum(), flat)  # run k's rows: the gradient of its own loss
-        for module in self.linears.values():
-            module.grad_sink = None
-        with torch.no_grad():
+        if len(self.tape) != len(self.linears):
+            raise ValueError("every Linear layer of a packed network must run exactly once per training step")
+        grads = torch.autograd.grad(loss.sum(), [*self.leaves, *(out for _, _, out in self.tape)],
+                                    materialize_grads=True)  # a parameter the loss does not use: zero gradient
+        with torch.no_grad():  # run k's rows: the gradient of its own loss
             per_weight = columns.view(-1, 1, 1)
-            for n, (x_in, grad_out) in factors.items():
+            for (module, x_in, _), grad_out in zip(self.tape, grads[len(self.leaves):]):
+                n = self.linears[module]
                 sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], per_weight)
+            grad = torch.cat([g.flatten(1) for g in grads[:len(self.leaves)]], 1)
             sgd_step_(self.flat, grad, self.momentum_buf, columns)
+        self.tape.clear()
         return loss.detach()
 
     @torch.no_grad()
     def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
         """Mean loss and accuracy of every run on the whole train and test sets (eval mode, no augmentation)."""
+        self.bind()
         self.model.eval()
         runs = len(self.states)
-        params = self._tensors(momentum=False)
         result = [{} for _ in self.states]
         for split, xs, ys in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
             loss_sum = torch.zeros(runs, dtype=torch.float64, device=self.device)
             correct = torch.zeros(runs, dtype=torch.int64, device=self.device)
             for start in range(0, xs.shape[0], batch):
                 x, y = xs[start:start + batch], ys[start:start + batch]
-                logits = self.forward(params, shared_input(x, runs))
+                logits = self.forward(shared_input(x, runs))
                 loss_sum += F.cross_entropy(logits.transpose(1, 2), y.expand(runs, -1), reduction="none").sum(1).double()
                 correct += (logits.argmax(-1) == y).sum(1)
             for k, (ls, c) in enumerate(zip(loss_sum.tolist(), correct.tolist())):

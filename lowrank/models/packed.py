@@ -1,5 +1,6 @@
 """A pack of K copies of a network as one network: its layers swapped for packed ones that take stacked [K, ...]
-parameters (through torch.func.functional_call) and carry the K runs side by side in the channel dimension.
+parameters (put in place by `bind`, or passed by torch.func.functional_call) and carry the K runs side by side in
+the channel dimension.
 
 Activations of a pack have the layout of one network's with K times the channels, run-major: an image batch is
 [B, K·C, H, W], features are [B, K·F], ViT tokens are [B, N, K·D]. In that layout a convolution of the K runs is
@@ -13,7 +14,6 @@ classes of the layers in a parameter-free (meta) copy, so no model code knows ab
 from __future__ import annotations
 
 import copy
-import functools
 
 import torch
 import torch.nn.functional as F
@@ -26,22 +26,21 @@ class PackedLinear(nn.Linear):
     """K Linear layers as one batched matrix product: [..., K·in] -> [..., K·out], weight [K, out, in], bias
     [K, out].
 
-    A trainer that steps the weight itself (from a weight that does not require grad) may set `grad_sink`: in
-    training mode the layer then hands over the weight's gradient as its two factors, calling
-    grad_sink(x [K, M, in], grad_out [K, M, out]) from the backward pass (the gradient is grad_out^T x). The weight
-    still serves the input's gradient after that call, so the step must wait until the backward pass is done."""
+    A trainer that steps the weight itself (from a weight that does not require grad) may give the layer a `tape`
+    list: in training mode each call appends (layer, x [K, M, in], y [K, M, out]); the gradient with respect to y,
+    asked of autograd along with the parameters', then gives the weight's gradient as the product grad_y^T x."""
 
-    grad_sink = None
+    tape: list | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         k, out_features, in_features = self.weight.shape
         xk = x.reshape(-1, k, in_features).transpose(0, 1)
         wt = self.weight.transpose(1, 2)
         y = torch.bmm(xk, wt) if self.bias is None else torch.baddbmm(self.bias.unsqueeze(1), xk, wt)
-        if self.training and self.grad_sink is not None:
+        if self.training and self.tape is not None:
             if not y.requires_grad:
-                raise ValueError("a Linear layer without bias on an input without gradient has no gradient to sink")
-            y.register_hook(functools.partial(self.grad_sink, xk.detach()))  # detached: no cycle via the graph
+                raise ValueError("a Linear layer without bias on an input without gradient has no gradient to tape")
+            self.tape.append((self, xk.detach(), y))
         return y.transpose(0, 1).reshape(*x.shape[:-1], k * out_features)
 
 
@@ -113,7 +112,7 @@ PACKED: dict[type[nn.Module], type[nn.Module]] = {
 
 def pack(model: nn.Module) -> nn.Module:
     """A parameter-free copy of `model` that runs K copies at once in the packed layout (any K; parameters and
-    buffers stacked [K, ...] come in through functional_call). Raises if a layer has no packed form."""
+    buffers stacked [K, ...] come in through bind or functional_call). Raises if a layer has no packed form."""
     packed = copy.deepcopy(model).to("meta")
     for name, module in packed.named_modules():
         kind = type(module)
@@ -129,6 +128,15 @@ def pack(model: nn.Module) -> nn.Module:
         elif module._parameters or module._buffers:
             raise ValueError(f"{name or type(model).__name__}: {kind.__name__} holds tensors and has no packed form")
     return packed
+
+
+def bind(model: nn.Module, tensors: dict[str, Tensor]) -> None:
+    """Put stacked [K, ...] tensors in place of a packed model's parameters and buffers of the same names, so that
+    calling the model runs on them: what functional_call does on every call, done once."""
+    for name, tensor in tensors.items():
+        prefix, _, attr = name.rpartition(".")
+        module = model.get_submodule(prefix)
+        (module._parameters if attr in module._parameters else module._buffers)[attr] = tensor
 
 
 def to_packed(x: Tensor) -> Tensor:
