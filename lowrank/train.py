@@ -7,13 +7,15 @@ with its layers swapped for packed ones (lowrank.models.packed: grouped convolut
 BatchNorm over K·C channels), so each run keeps its own initialisation, data order, BatchNorm statistics and
 schedule, and logs what it would log alone.
 
-The K runs' losses are summed, so one backward pass gives every run the gradient of its own loss. The SGD update
-is torch.optim.SGD's (g += wd·w; b = mom·b + g; w -= lr·b) with per-run columns of learning rates, weight decays
-and momenta: on the flat tensor a handful of whole-pack operations (sgd_step_); on a Linear weight, whose
-gradient the backward pass hands over as the product of two thin factors (the layer's input and output
-gradient), one batched GEMM sums that product straight into the weight or its momentum (sgd_product_step_): the
-gradient is never formed. That saves its write and read (and the concatenation into [K, P]), which dominate a
-wide layer's step in a pack; it equals sgd_step_ up to rounding.
+The pack's tensors are bound into the packed network once per epoch (packed.bind; in-place updates keep them
+bound), not passed by functional_call on every step. The K runs' losses are summed, so one backward pass gives
+every run the gradient of its own loss. The SGD update is torch.optim.SGD's (g += wd·w; b = mom·b + g; w -= lr·b)
+with per-run columns of learning rates, weight decays and momenta: on the flat tensor a handful of whole-pack
+operations (sgd_step_); on a Linear weight, whose gradient is the product of two thin factors (the layer's input,
+which the layer keeps on the pack's tape, and the gradient of its output, which the backward pass gives), one
+batched GEMM sums that product straight into the weight or its momentum (sgd_product_step_): the gradient is
+never formed. That saves its write and read (and the concatenation into [K, P]), which dominate a wide layer's
+step in a pack; it equals sgd_step_ up to rounding.
 
 On a GPU, training runs by default under `kernels="exact"` (cuDNN without TF32, deterministic algorithms): a pack
 then equals its runs alone within float32 rounding (with TF32 they differed by 0.2 after one step), and a killed
@@ -262,6 +264,7 @@ class Pack:
         cfg = self.states[0].cfg
         n, batch = data.train_x.shape[0], cfg.batch_size
         columns = sgd_columns([s.cfg for s in self.states], epoch, self.dtype, self.device)
+        per_weight = columns.view(-1, 1, 1)
         order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
         bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
         self.bind()
@@ -273,22 +276,22 @@ class Pack:
             else:
                 x = to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
                                            for i, s in zip(idx, self.states)]))
-            bad |= ~torch.isfinite(self.step(x, data.train_y[idx], columns))
+            bad |= ~torch.isfinite(self.step(x, data.train_y[idx], columns, per_weight))
         for w in (self.flat, *self.weights.values()):
             bad |= ~torch.isfinite(w).flatten(1).all(1)
         return bad
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns) -> torch.Tensor:
-        """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]); returns the K batch
-        losses. One backward pass gives the flat rest's gradient and each Linear weight's gradient factors."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns, per_weight: Columns) -> torch.Tensor:
+        """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]) with the epoch's columns
+        ([K, 1], and viewed [K, 1, 1] for the Linear weights); returns the K batch losses. One backward pass gives
+        the flat rest's gradient and each Linear weight's gradient factors."""
         logits = self.forward(x)
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         if len(self.tape) != len(self.linears):
             raise ValueError("every Linear layer of a packed network must run exactly once per training step")
         grads = torch.autograd.grad(loss.sum(), [*self.leaves, *(out for _, _, out in self.tape)],
                                     materialize_grads=True)  # a parameter the loss does not use: zero gradient
-        with torch.no_grad():  # run k's rows: the gradient of its own loss
-            per_weight = columns.view(-1, 1, 1)
+        with torch.no_grad():  # run k's rows of each gradient are those of its own loss
             for (module, x_in, _), grad_out in zip(self.tape, grads[len(self.leaves):]):
                 n = self.linears[module]
                 sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], per_weight)

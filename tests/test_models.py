@@ -9,7 +9,7 @@ import torch
 from torch.func import functional_call, stack_module_state
 
 from lowrank.models import ARCHS, RankLayer, arch_options, build, rank_layers
-from lowrank.models.packed import gather_packed, pack, per_run, shared_input, to_packed
+from lowrank.models.packed import PackedLinear, bind, gather_packed, pack, per_run, shared_input, to_packed
 from lowrank.models.vit import Patchify
 
 # small versions of every architecture, for forward passes on 2 CPU cores
@@ -201,6 +201,31 @@ def test_pack_matches_separate_copies(name):
     if name != "vit":
         key = next(key for key in buffers if key.endswith("running_mean"))
         assert not torch.equal(buffers[key][0], torch.zeros_like(buffers[key][0]))  # the stacked stats did move
+
+
+@pytest.mark.parametrize("name", ["mlp_bn", "vit"])
+def test_bound_pack_tapes_each_linear_weights_gradient_as_a_product(name):
+    """A packed network with its tensors bound in place runs as functional_call does, and each Linear layer's tape
+    entry (input x, output y) gives that weight's gradient as grad_y^T x, per run."""
+    torch.manual_seed(0)
+    options = SMALL[name] | (dict(dropout=0.0, emb_dropout=0.0) if name == "vit" else {})
+    copies = [build(name, image_size=8, **options).double().train() for _ in range(3)]
+    params, buffers = stack_module_state(copies)
+    params = {n: p.detach().requires_grad_() for n, p in params.items()}
+    x = to_packed(torch.randn(3, 4, 3, 8, 8, dtype=torch.float64))
+    expected = functional_call(pack(copies[0]), (params, copy.deepcopy(buffers)), (x,))
+
+    packed, tape = pack(copies[0]), []
+    bind(packed, {**params, **buffers})
+    linears = [m for m in packed.modules() if isinstance(m, PackedLinear)]
+    for m in linears:
+        m.tape = tape
+    out = packed(x)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    assert [layer for layer, _, _ in tape] == linears  # each layer once, in the order it ran
+    grads = torch.autograd.grad(out.square().sum(), [m.weight for m in linears] + [y for _, _, y in tape])
+    for (_, x_in, _), weight_grad, grad_y in zip(tape, grads, grads[len(linears):]):
+        torch.testing.assert_close(grad_y.transpose(1, 2) @ x_in, weight_grad, rtol=0, atol=1e-12)
 
 
 def test_gather_packed_is_indexing_then_packing():
