@@ -24,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 4, 16], help="pack sizes K")
     ap.add_argument("--n-train", type=int, default=2048, help="samples per timed epoch (steps = n / 16)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed epochs per method and K (the best counts)")
+    ap.add_argument("--repeats", type=int, default=10, help="timed epochs per method and K (the best counts)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
