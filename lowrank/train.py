@@ -287,7 +287,7 @@ class Pack:
         the flat rest's gradient and each Linear weight's gradient factors."""
         logits = self.forward(x)
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
-        if len(self.tape) != len(self.linears):
+        if len(self.tape) != len(self.linears) or len({layer for layer, _, _ in self.tape}) != len(self.linears):
             raise ValueError("every Linear layer of a packed network must run exactly once per training step")
         grads = torch.autograd.grad(loss.sum(), [*self.leaves, *(out for _, _, out in self.tape)],
                                     materialize_grads=True)  # a parameter the loss does not use: zero gradient

@@ -160,6 +160,15 @@ def test_steps_leave_nothing_of_their_graph_behind():
     assert not pack.tape and live_tensors() == before
 
 
+def test_step_rejects_a_network_that_runs_a_linear_layer_twice():
+    """Each Linear weight is stepped from its one tape entry: a network that runs one layer twice and skips
+    another (as many tape entries as layers, so counting alone would not tell) stops with a clear error."""
+    pack, data = trained(configs("mlp_bn", "float64", n_train=16), epochs=0)
+    pack.model.layers[2] = pack.model.layers[1]  # both 16 -> 16: hidden layer 1 runs twice, hidden layer 2 never
+    with pytest.raises(ValueError, match="every Linear layer of a packed network must run exactly once"):
+        pack.train_epoch(1, data, None)
+
+
 def assert_logs_close(run_dir, ref_dir, rtol: float) -> None:
     """Two runs' logs: the same rows, numbers equal within rtol (relative to each column's scale)."""
     for name in ("evals", "layers", "ranks"):
