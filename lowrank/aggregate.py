@@ -11,7 +11,10 @@ a run without logs is an error naming it. Per kind (see ``figure_table``):
 * norm_ratio — ``epoch, layer, layer_index, fro_norm, ratio`` with ratio = ‖W_t‖_F/‖W_{t−1}‖_F (epochs ≥ 1).
 * spectra    — ``epoch, layer, layer_index, rows, cols, index, sigma`` (σ of W/‖W‖_F at the last saved epoch).
 * bound      — as curves, at the plot ε and every ``bound_eps`` (ranks at ε not logged are counted from the
-  saved spectra), plus ``m`` (largest m_l) and ``width`` (largest output dimension of a rank layer).
+  saved spectra), plus ``m`` (largest m_l), ``width`` (largest output dimension of a rank layer), ``trivial``
+  (the largest possible average rank: mean of min(rows, cols)) and per λ reading c in bound.CONVENTIONS
+  ``bound_c`` (at the initial μ, as the paper's Fig 18), ``informative_c`` (bound_c < trivial) and ``eps_star_c``
+  (the ε above which the bound is informative).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lowrank import grid, logs
-from lowrank.bound import rank_bound
+from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
 from lowrank.config import RunConfig
 
 RUN_COLUMNS = ("arch", "dataset", "batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma", "seed")
@@ -159,8 +162,16 @@ def _spectra(config: dict, name: str, runs: pd.DataFrame, runs_dir: Path, layers
 
 def _bound(config: dict, name: str, runs: pd.DataFrame, runs_dir: Path, layers: pd.DataFrame) -> pd.DataFrame:
     eps = sorted({*runs["plot_eps"], *map(float, config["figures"][name]["bound_eps"])})
-    shape = layers.groupby("run_id", as_index=False).agg(m=("m", "max"), width=("rows", "max"))
-    return _rank_evals(runs, runs_dir, eps).merge(shape, on="run_id")
+    shape = layers.assign(trivial=np.minimum(layers["rows"], layers["cols"])).groupby("run_id", as_index=False).agg(
+        m=("m", "max"), width=("rows", "max"), trivial=("trivial", "mean"))
+    df = _rank_evals(runs, runs_dir, eps).merge(shape, on="run_id")
+    for c in CONVENTIONS:
+        df[f"bound_{c}"] = [rank_bound(int(r.m), int(r.batch_size), r.lr, r.weight_decay, r.eps, c)
+                            for r in df.itertuples(index=False)]
+        df[f"informative_{c}"] = df[f"bound_{c}"] < df["trivial"]
+        df[f"eps_star_{c}"] = [informative_eps(int(r.m), int(r.batch_size), r.lr, r.weight_decay, r.trivial, c)
+                               for r in df.itertuples(index=False)]
+    return df
 
 
 BUILDERS = {"curves": _curves, "heatmap": _heatmap, "norm_ratio": _norm_ratio, "spectra": _spectra,
@@ -192,36 +203,47 @@ def bound_vs_rank(config: dict, runs_dir: Path, run_ids: list[str]) -> pd.DataFr
 
     bound = m_l·B·ln(2/ε)/(2·μ_t·λ) with μ_t the learning rate of the epoch just completed (the decayed one
     after a milestone; RunConfig.lr_at) and λ from weight_decay per ``switches.bound_lambda``. A run with
-    weight_decay 0 has no bound: bound = inf, so holds = True and tightness = rank/bound = 0.
+    weight_decay 0 has no bound: bound = inf, so holds = True and tightness = rank/bound = 0. ``trivial`` is
+    min(rows, cols), the rank no matrix exceeds: the bound says something only when ``informative``
+    (bound < trivial), i.e. for ε > ``eps_star``.
     """
     runs_dir = Path(runs_dir)
     eps, convention = [float(e) for e in config["comparison"]["eps"]], config["switches"]["bound_lambda"]
     status, layers = _summaries(runs_dir, run_ids)
     df = (ranks_at(runs_dir, run_ids, eps).merge(_lr_at_evals(runs_dir, run_ids), on=["run_id", "epoch"])
-          .merge(layers[["run_id", "layer", "m"]], on=["run_id", "layer"]).merge(status, on="run_id"))
-    combos = df[["m", "batch_size", "lr_epoch", "weight_decay", "eps"]].drop_duplicates()
+          .merge(layers[["run_id", "layer", "m", "rows", "cols"]], on=["run_id", "layer"]).merge(status, on="run_id"))
+    df["trivial"] = np.minimum(df["rows"], df["cols"])
+    combos = df[["m", "batch_size", "lr_epoch", "weight_decay", "eps", "trivial"]].drop_duplicates()
     combos["bound"] = [rank_bound(int(c.m), int(c.batch_size), c.lr_epoch, c.weight_decay, c.eps, convention)
                        for c in combos.itertuples(index=False)]
-    df = df.merge(combos, on=list(combos.columns[:-1]))
+    combos["eps_star"] = [informative_eps(int(c.m), int(c.batch_size), c.lr_epoch, c.weight_decay, c.trivial,
+                                          convention) for c in combos.itertuples(index=False)]
+    df = df.merge(combos, on=list(combos.columns[:-2]))
     df["holds"] = df["rank"] <= df["bound"]
     df["tightness"] = df["rank"] / df["bound"]
+    df["informative"] = df["bound"] < df["trivial"]
     df["convention"] = convention
-    first = ["run_id", *RUN_COLUMNS, "status", "diverged_epoch", "epoch", "lr_epoch", "layer", "m", "eps"]
-    return df[first + ["rank", "bound", "holds", "tightness", "convention"]].sort_values(
+    first = ["run_id", *RUN_COLUMNS, "status", "diverged_epoch", "epoch", "lr_epoch", "layer", "m", "rows", "cols",
+             "eps"]
+    return df[first + ["rank", "bound", "trivial", "informative", "eps_star", "holds", "tightness",
+                       "convention"]].sort_values(
         ["run_id", "epoch", "layer", "eps"]).reset_index(drop=True)
 
 
 def bound_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per architecture and ε over finished runs: how often the bound holds and how tight it is.
+    """Per architecture and ε over finished runs: how often the bound is informative, holds, and how tight it is.
 
-    Rows without a bound (weight_decay 0) are counted in ``no_bound_rows`` and left out of the fraction
-    and the tightness statistics, which would otherwise be inflated by trivially-holding infinite bounds.
+    Rows without a bound (weight_decay 0) are counted in ``no_bound_rows``; ``frac_informative`` is over the
+    finite bounds, and the fraction holding and the tightness are over the informative rows only, since a bound
+    at or above min(rows, cols) holds from the matrix's shape alone.
     """
     done = df[df["status"] == FINISHED]
     finite = done[np.isfinite(done["bound"])]
     counts = done.groupby(["arch", "eps"]).agg(runs=("run_id", "nunique"), rows=("rank", "size"),
                                                no_bound_rows=("bound", lambda b: int(np.isinf(b).sum())))
-    stats = finite.groupby(["arch", "eps"]).agg(frac_holds=("holds", "mean"),
+    informative = finite.groupby(["arch", "eps"]).agg(frac_informative=("informative", "mean"),
+                                                      median_eps_star=("eps_star", "median"))
+    stats = finite[finite["informative"]].groupby(["arch", "eps"]).agg(frac_holds=("holds", "mean"),
                                                 median_tightness=("tightness", "median"),
                                                 max_tightness=("tightness", "max"))
-    return counts.join(stats).reset_index()
+    return counts.join(informative).join(stats).reset_index()

@@ -30,3 +30,19 @@ def rank_bound(m: int, batch_size: int, lr: float, weight_decay: float, eps: flo
     if lam == 0 or lr == 0:
         return math.inf
     return m * batch_size * math.log(2 / eps) / (2 * lr * lam)
+
+
+def informative_eps(m: int, batch_size: int, lr: float, weight_decay: float, trivial: float,
+                    convention: str = "torch") -> float:
+    """ε*: the bound falls below the trivial rank bound `trivial` (e.g. min(rows, cols)) exactly for ε > ε*.
+
+    Solves m·B·ln(2/ε)/(2μλ) = trivial: ε* = 2·exp(−2μλ·trivial/(m·B)); 2 (never informative) without decay.
+    """
+    lam = paper_lambda(weight_decay, convention)
+    return 2 * math.exp(-2 * lr * lam * trivial / (m * batch_size))
+
+
+def decay_steps(lr: float, weight_decay: float, eps: float, convention: str = "torch") -> float:
+    """n = ln(2/ε)/(2μλ): the SGD steps after which weight decay alone has shrunk W_{T−n} below ε/2 (proof of 3.3)."""
+    lam = paper_lambda(weight_decay, convention)
+    return math.inf if lam == 0 or lr == 0 else math.log(2 / eps) / (2 * lr * lam)

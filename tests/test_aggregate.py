@@ -122,6 +122,14 @@ def test_bound_figure_counts_ranks_at_bound_eps_from_the_spectra(tmp_path):
     assert last[0.3] == pytest.approx((2 + 2) / 2)  # l0: 0.9, 0.4 > 0.3; l1: 0.8, 0.5 > 0.3
     assert last[0.5] == pytest.approx((1 + 1) / 2)  # σ = 0.5 is not > 0.5
     assert table["m"].eq(1).all() and table["width"].eq(6).all()
+    assert table["trivial"].eq((4 + 6) / 2).all()  # the largest possible average rank: mean of min(rows, cols)
+    at = table[table["epoch"] == 2].set_index("eps")
+    # B = 6, μ = 0.1, wd = 8e-3: torch λ = 4e-3, 6·ln(2/ε)/8e-4 < 5 only for ε > 2·exp(−5·8e-4/6)
+    assert at.loc[0.9, "bound_torch"] == pytest.approx(7500 * math.log(2 / 0.9))
+    assert at.loc[0.9, "bound_as_printed"] == pytest.approx(3750 * math.log(2 / 0.9))
+    assert not at["informative_torch"].any() and not at["informative_as_printed"].any()
+    assert at["eps_star_torch"].iloc[0] == pytest.approx(2 * math.exp(-5 * 8e-4 / 6))
+    assert at["eps_star_as_printed"].iloc[0] == pytest.approx(2 * math.exp(-5 * 16e-4 / 6))
 
 
 def test_bound_vs_rank_uses_the_current_lr_and_the_lambda_switch(tmp_path):
@@ -140,6 +148,9 @@ def test_bound_vs_rank_uses_the_current_lr_and_the_lambda_switch(tmp_path):
     printed = aggregate.bound_vs_rank(config, tmp_path, [cfg.run_id])
     assert printed.loc[printed["epoch"] == 0, "bound"].iloc[0] == pytest.approx(3750 * math.log(2 / 0.3))
     assert set(printed["convention"]) == {"as_printed"}
+    # min(rows, cols) = 4 and 6: bounds of ~9,000 are vacuous; ε* = 2·exp(−2μλ·trivial/(m·B)) is close to 2
+    assert l0["trivial"].eq(4).all() and not df["informative"].any()
+    assert l0.loc[0, "eps_star"] == pytest.approx(2 * math.exp(-8e-4 * 4 / 6))
 
 
 def test_no_weight_decay_means_no_bound(tmp_path):
@@ -152,12 +163,16 @@ def test_no_weight_decay_means_no_bound(tmp_path):
 
 
 def test_bound_summary_per_arch_and_eps(tmp_path):
-    df = pd.DataFrame({"run_id": ["a", "a", "b", "c"], "arch": "mlp_bn", "eps": 0.05,
-                       "status": ["finished", "finished", "finished", "diverged"], "rank": [1, 4, 2, 99],
-                       "bound": [2.0, 2.0, np.inf, 1.0]})
+    df = pd.DataFrame({"run_id": ["a", "a", "a", "b", "c"], "arch": "mlp_bn", "eps": 0.05,
+                       "status": ["finished", "finished", "finished", "finished", "diverged"],
+                       "rank": [1, 4, 3, 2, 99], "bound": [2.0, 2.0, 50.0, np.inf, 1.0], "trivial": 8,
+                       "eps_star": [0.01, 0.01, 0.3, 2.0, 0.01]})
     df["holds"], df["tightness"] = df["rank"] <= df["bound"], df["rank"] / df["bound"]
+    df["informative"] = df["bound"] < df["trivial"]
     row = aggregate.bound_summary(df).iloc[0]
-    assert (row["runs"], row["rows"], row["no_bound_rows"]) == (2, 3, 1)
+    assert (row["runs"], row["rows"], row["no_bound_rows"]) == (2, 4, 1)
+    assert row["frac_informative"] == pytest.approx(2 / 3) and row["median_eps_star"] == 0.01
+    # the vacuous row (bound 50 > 8) holds but is left out of the fraction and the tightness
     assert row["frac_holds"] == 0.5 and row["median_tightness"] == 1.25 and row["max_tightness"] == 2.0
 
 
