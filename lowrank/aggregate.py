@@ -8,7 +8,8 @@ a run without logs is an error naming it. Per kind (see ``figure_table``):
 * curves     — ``epoch, eps, avg_rank, train_loss, train_acc, test_loss, test_acc`` at every evaluation epoch
   and every logged ε (filter ``eps == plot_eps`` for the figure's curves).
 * heatmap    — the last evaluation of each run at its panel's plot ε: ``epoch, eps, avg_rank, train_acc, ...``.
-* norm_ratio — ``epoch, layer, layer_index, fro_norm, ratio`` with ratio = ‖W_t‖_F/‖W_{t−1}‖_F (epochs ≥ 1).
+* norm_ratio — ``epoch, layer, layer_index, fro_norm, ratio`` with ratio = ‖W_t‖_F/‖W_{t−1}‖_F (epochs ≥ 1),
+  ``lr_epoch`` (the learning rate of epoch t) and ``steps_per_epoch`` (SGD steps per epoch, last batch partial).
 * spectra    — ``epoch, layer, layer_index, rows, cols, index, sigma`` (σ of W/‖W‖_F at the last saved epoch).
 * bound      — as curves, at the plot ε and every ``bound_eps`` (ranks at ε not logged are counted from the
   saved spectra), plus ``m`` (largest m_l), ``width`` (largest output dimension of a rank layer), ``trivial``
@@ -20,12 +21,13 @@ a run without logs is an error naming it. Per kind (see ``figure_table``):
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lowrank import grid, logs
+from lowrank import data, grid, logs
 from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
 from lowrank.config import RunConfig
 
@@ -140,7 +142,11 @@ def _norm_ratio(config: dict, name: str, runs: pd.DataFrame, runs_dir: Path,
     prev = norms.groupby(["run_id", "layer"])["fro_norm"].shift()
     norms = norms.assign(ratio=norms["fro_norm"] / prev)[prev.notna()]
     norms = norms.merge(layers[["run_id", "layer", "layer_index"]], on=["run_id", "layer"])
-    return runs.merge(norms, on="run_id")
+    cfgs = {fr.run.run_id: fr.run for fr in grid.figure_runs(config, name)}
+    norms["lr_epoch"] = [cfgs[r].lr_at(int(e)) for r, e in zip(norms["run_id"], norms["epoch"])]
+    steps = {rid: math.ceil((c.data_options.get("n_train") or data.DATASETS[c.dataset].train_size) / c.batch_size)
+             for rid, c in cfgs.items()}
+    return runs.merge(norms.assign(steps_per_epoch=norms["run_id"].map(steps)), on="run_id")
 
 
 def _spectra(config: dict, name: str, runs: pd.DataFrame, runs_dir: Path, layers: pd.DataFrame) -> pd.DataFrame:

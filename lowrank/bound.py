@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 CONVENTIONS = ("torch", "as_printed")
 
 
@@ -42,7 +44,11 @@ def informative_eps(m: int, batch_size: int, lr: float, weight_decay: float, tri
     return 2 * math.exp(-2 * lr * lam * trivial / (m * batch_size))
 
 
-def decay_steps(lr: float, weight_decay: float, eps: float, convention: str = "torch") -> float:
-    """n = ln(2/ε)/(2μλ): the SGD steps after which weight decay alone has shrunk W_{T−n} below ε/2 (proof of 3.3)."""
-    lam = paper_lambda(weight_decay, convention)
-    return math.inf if lam == 0 or lr == 0 else math.log(2 / eps) / (2 * lr * lam)
+def decay_steps(lr, weight_decay, eps: float, convention: str = "torch"):
+    """n = ln(2/ε)/(2μλ): the SGD steps over which the proof of Theorem 3.3 needs ‖W_{T−n}‖/‖W_T‖ ≤ 2.
+
+    Element-wise on arrays; inf without weight decay.
+    """
+    lam = np.asarray(paper_lambda(weight_decay, convention), dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.log(2 / eps) / (2 * np.asarray(lr, dtype=float) * lam)

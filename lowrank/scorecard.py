@@ -12,33 +12,38 @@ import numpy as np
 import pandas as pd
 
 from lowrank.aggregate import FINISHED, final_rows
-from lowrank.bound import CONVENTIONS, paper_lambda, rank_bound
+from lowrank.bound import CONVENTIONS, decay_steps
 from lowrank.grid import SYMBOLS
 
 RHO_MIN = 0.5
 MIN_POINTS = 3
 FIT_ACC = 0.99
 SPREAD_SUPPORTED = 0.5
-NORM_SUPPORTED, NORM_REFUTED = 0.01, 0.05
 HOLD_SUPPORTED, HOLD_REFUTED = 0.95, 0.5
-LAST_FRACTION = 0.1
+NORM_GROWTH = 2.0  # the proof of Theorem 3.3 needs ‖W_{T−n}‖/‖W_T‖ ≤ 2
 RULES = [
+    "Each run counts once per claim, whichever figures draw it (at each plot ε); diverged runs are left out.",
     f"Trend claims: one Spearman ρ per group — for Prediction 4.1 (B, λ, μ) per fixed setting (every other "
     f"hyperparameter equal, seeds averaged, at least {MIN_POINTS} distinct values); for rank ↔ test accuracy per "
     f"figure panel over the runs with final train accuracy ≥ {FIT_ACC} (at least {MIN_POINTS} runs); "
     f"*supported* when the median ρ has the predicted sign and |median ρ| ≥ {RHO_MIN}, *not supported* when it "
     f"has the opposite sign with |median ρ| ≥ {RHO_MIN}, otherwise (or with no setting) *inconclusive*. "
     "A setting whose ranks are all equal counts as ρ = 0 (no trend).",
-    f"λ = 0: median relative rank spread (max − min)/max across B and μ at λ = 0, divided by the same at λ > 0, "
-    f"within figures that have both; *supported* when the ratio ≤ {SPREAD_SUPPORTED}, *not supported* when ≥ 1.",
-    f"Norm ratios → 1: median |ratio − 1| over the last {LAST_FRACTION:.0%} of each run's epochs; *supported* "
-    f"when ≤ {NORM_SUPPORTED}, *not supported* when > {NORM_REFUTED}.",
-    f"Bound holds: fraction of (run, layer, ε) rows with a finite bound that hold at each run's last "
-    f"evaluation; *supported* when ≥ {HOLD_SUPPORTED}, *not supported* when < {HOLD_REFUTED}.",
-    "Fig 18's bound below the width for every ε ≥ min(bound_eps) (the bound falls as ε grows): *supported* "
-    "when it is below at min(bound_eps) under switches.bound_lambda, else *not supported*.",
+    f"λ = 0: like with like — for each λ > 0 and its λ = 0 twin at the same (B, μ) points (at least 2 shared, "
+    f"other settings equal), the relative rank spread (max − min)/max over those points; median at λ = 0 over "
+    f"median at λ > 0 ≤ {SPREAD_SUPPORTED}: *supported*, ≥ 1: *not supported*; no pairs: *inconclusive*.",
+    f"Norm growth (what the proof of Theorem 3.3 uses): at each epoch T, ‖W_{{T−n}}‖_F/‖W_T‖_F ≤ {NORM_GROWTH:g} over "
+    f"the n = ln(2/ε)/(2μ_T λ) steps before T (rounded up to whole epochs; ε in comparison.eps). A check needs "
+    f"n ≥ one epoch (the logged resolution) and T − n inside the log. Fraction of checks that hold ≥ "
+    f"{HOLD_SUPPORTED}: *supported*, < {HOLD_REFUTED}: *not supported*; no check possible: *inconclusive*.",
+    f"Bound holds: only informative (run, layer, ε) rows count — bound < min(rows, cols), the rank every matrix "
+    f"obeys anyway — at each run's last evaluation; fraction with rank ≤ bound ≥ {HOLD_SUPPORTED}: *supported*, "
+    f"< {HOLD_REFUTED}: *not supported*; no informative row: *inconclusive*.",
+    f"Fig 18: the measured average rank at each plotted ε at the last evaluation against the bound (initial μ, "
+    f"λ per switches.bound_lambda), over the ε where the bound is below the largest possible average rank; "
+    f"same thresholds; none: *inconclusive*. The other λ reading is reported as a note.",
 ]
-SETTING = ["figure", "eps", "arch", "dataset", "batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma"]
+SETTING = ["eps", "arch", "dataset", "batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma"]
 COLUMNS = ["claim", "verdict", "effect", "evidence", "rule"]
 
 
@@ -62,12 +67,27 @@ def _verdict_rho(median: float, sign: int) -> str:
     return "not supported" if sign * median <= -RHO_MIN else "inconclusive"
 
 
+def _verdict_fraction(frac: float) -> str:
+    """The holding rule: ≥ HOLD_SUPPORTED → supported, < HOLD_REFUTED → not supported."""
+    if np.isnan(frac):
+        return "inconclusive"
+    return "supported" if frac >= HOLD_SUPPORTED else "not supported" if frac < HOLD_REFUTED else "inconclusive"
+
+
 def _evidence(df: pd.DataFrame) -> str:
-    """'figA, figB (n runs)' for the runs behind a claim."""
+    """'figA, figB (n runs)' for the runs behind a claim (``figures`` lists every figure drawing a run)."""
     if df.empty:
         return "no runs"
     n = df["run_id"].nunique()
-    return f"{', '.join(sorted(df['figure'].unique()))} ({n} run{'s' if n != 1 else ''})"
+    names = sorted({f for fs in df["figures"] for f in fs.split(", ")})
+    return f"{', '.join(names)} ({n} run{'s' if n != 1 else ''})"
+
+
+def once(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """One row per `key` (the first in figure, panel order), with ``figures`` naming every figure that has it."""
+    figures = df.groupby(key)["figure"].agg(lambda f: ", ".join(sorted(set(f)))).rename("figures")
+    first = df.sort_values(["figure", "panel"], kind="stable").drop_duplicates(key)
+    return first.drop(columns="figures", errors="ignore").merge(figures.reset_index(), on=key)
 
 
 def _row(claim: str, verdict: str, effect: str, evidence: str, rule: str) -> dict:
@@ -94,94 +114,138 @@ def _trend(finals: pd.DataFrame, key: str, sign: int, claim: str, positive_wd: b
 
 
 def _lambda_zero(finals: pd.DataFrame) -> dict:
-    """'With λ = 0, B and μ barely matter': relative rank spread across B, μ at λ = 0 vs at λ > 0."""
-    setting = [c for c in SETTING if c not in ("batch_size", "lr")]
-    points = finals.groupby(setting + ["batch_size", "lr"], as_index=False).agg(avg_rank=("avg_rank", "mean"))
-    spread = points.groupby(setting).agg(hi=("avg_rank", "max"), lo=("avg_rank", "min"),
-                                         n=("avg_rank", "size")).reset_index()
+    """'With λ = 0, B and μ barely matter': rank spread over the same (B, μ) points with and without decay."""
+    setting = [c for c in SETTING if c not in ("batch_size", "lr", "weight_decay")]
+    grid_point = setting + ["batch_size", "lr"]
+    points = finals.groupby(grid_point + ["weight_decay"], as_index=False).agg(avg_rank=("avg_rank", "mean"))
+    zero, pos = points[points["weight_decay"] == 0], points[points["weight_decay"] > 0]
+    pairs = pos.merge(zero.drop(columns="weight_decay"), on=grid_point, suffixes=("", "_0"))
+    spread = pairs.groupby(setting + ["weight_decay"]).agg(
+        n=("avg_rank", "size"), hi=("avg_rank", "max"), lo=("avg_rank", "min"), hi0=("avg_rank_0", "max"),
+        lo0=("avg_rank_0", "min")).reset_index()
     spread = spread[spread["n"] >= 2]
-    spread["spread"] = ((spread["hi"] - spread["lo"]) / spread["hi"].where(spread["hi"] > 0)).fillna(0.0)
-    spread["zero"] = spread["weight_decay"] == 0
-    both = spread.groupby("figure")["zero"].transform(lambda z: z.any() and not z.all())
-    spread = spread[both]
-    rule = (f"median (max − min)/max of final avg rank across B, μ: λ = 0 over λ > 0, in figures with both; "
-            f"supported if ratio ≤ {SPREAD_SUPPORTED}, not supported if ≥ 1")
+    paired = finals.merge(pairs.loc[pairs.set_index(setting + ["weight_decay"]).index.isin(
+        spread.set_index(setting + ["weight_decay"]).index), grid_point].drop_duplicates(), on=grid_point)
+    lacking = sorted({f for fs in finals.loc[(finals["weight_decay"] == 0) & ~finals["run_id"].isin(
+        paired["run_id"]), "figures"] for f in fs.split(", ")})
+    lack = f"; λ = 0 runs without λ > 0 twins at ≥ 2 (B, μ) points in {', '.join(lacking)}" if lacking else ""
+    rule = (f"median (max − min)/max of final avg rank over the same (B, μ) points at λ = 0 and at λ > 0 "
+            f"(≥ 2 shared points); supported if the ratio ≤ {SPREAD_SUPPORTED}, not supported if ≥ 1")
     claim = "With λ = 0, batch size and learning rate barely change the rank"
     if spread.empty:
-        return _row(claim, "inconclusive", "no figure has λ = 0 and λ > 0 settings varying B or μ",
+        return _row(claim, "inconclusive", "no λ = 0 and λ > 0 runs share ≥ 2 (B, μ) points" + lack,
                     "no runs", rule)
-    s0, s1 = spread.loc[spread["zero"], "spread"].median(), spread.loc[~spread["zero"], "spread"].median()
+    s0 = float(((spread["hi0"] - spread["lo0"]) / spread["hi0"].where(spread["hi0"] > 0)).fillna(0.0).median())
+    s1 = float(((spread["hi"] - spread["lo"]) / spread["hi"].where(spread["hi"] > 0)).fillna(0.0).median())
     ratio = s0 / s1 if s1 > 0 else float("nan")
     verdict = ("inconclusive" if np.isnan(ratio) else "supported" if ratio <= SPREAD_SUPPORTED
                else "not supported" if ratio >= 1 else "inconclusive")
-    effect = (f"median spread {s0:.1%} at λ = 0 ({int(spread['zero'].sum())} settings) vs {s1:.1%} at λ > 0 "
-              f"({int((~spread['zero']).sum())}); ratio {ratio:.2f}")
-    return _row(claim, verdict, effect, _evidence(finals[finals["figure"].isin(spread["figure"])]), rule)
+    effect = (f"median spread {s0:.1%} at λ = 0 vs {s1:.1%} at λ > 0 over {len(spread)} paired settings "
+              f"({int(spread['n'].sum())} (B, μ) points); ratio "
+              + (f"{ratio:.2f}" if s1 > 0 else "undefined: no spread at λ > 0 either") + lack)
+    return _row(claim, verdict, effect, _evidence(paired), rule)
 
 
-def _norm_ratio(tables: dict[str, pd.DataFrame]) -> dict:
-    """Theorem 3.3's assumption ‖W_{T−1}‖/‖W_T‖ → 1: |ratio − 1| over the last 10% of epochs."""
-    data = pd.concat(tables.values(), ignore_index=True) if tables else pd.DataFrame()
-    rule = (f"median |‖W_t‖/‖W_t−1‖ − 1| over every layer in the last {LAST_FRACTION:.0%} of epochs; "
-            f"supported if ≤ {NORM_SUPPORTED}, not supported if > {NORM_REFUTED}")
-    claim = "Norm ratios converge to 1 (assumption of Theorem 3.3)"
-    if data.empty or data[data["status"] == FINISHED].empty:
-        return _row(claim, "inconclusive", "no norm-ratio figure", "no runs", rule)
-    data = data[data["status"] == FINISHED]
-    last = data["epoch"] > (1 - LAST_FRACTION) * data.groupby("run_id")["epoch"].transform("max")
-    dev = (data["ratio"] - 1).abs()
-    late, early = float(dev[last].median()), float(dev[data["epoch"] == 1].median())
-    verdict = "supported" if late <= NORM_SUPPORTED else "not supported" if late > NORM_REFUTED else "inconclusive"
-    effect = f"median |ratio − 1| = {late:.2e} at the end (epoch 1: {early:.2e}); max {dev[last].max():.2e}"
-    return _row(claim, verdict, effect, _evidence(data), rule)
+def _norm_growth(config: dict, tables: dict[str, pd.DataFrame]) -> dict:
+    """What the proof of Theorem 3.3 uses: ‖W_{T−n}‖/‖W_T‖ ≤ 2 over the n = ln(2/ε)/(2μλ) steps before T."""
+    claim = f"Theorem 3.3's assumption: ‖W_{{T−n}}‖/‖W_T‖ ≤ {NORM_GROWTH:g} over the last n = ln(2/ε)/(2μλ) steps"
+    convention = config["switches"]["bound_lambda"]
+    rule = (f"per run, layer, epoch T and ε in comparison.eps: ‖W_{{T−n}}‖_F/‖W_T‖_F ≤ {NORM_GROWTH:g} with "
+            f"n = ln(2/ε)/(2μ_T λ) steps in whole epochs (λ per bound_lambda = {convention}); needs n ≥ 1 epoch and "
+            f"T − n logged; supported if ≥ {HOLD_SUPPORTED:.0%} hold, not supported if < {HOLD_REFUTED:.0%}")
+    data = pd.concat(tables.values(), ignore_index=True) if tables else None
+    if data is None or data[data["status"] == FINISHED].empty:
+        return _row(claim, "inconclusive", "no finished run in a norm-ratio figure", "no runs", rule)
+    data = once(data[(data["status"] == FINISHED) & (data["weight_decay"] > 0)], ["run_id", "layer", "epoch"])
+    norms = data[["run_id", "layer", "epoch", "fro_norm"]]
+    checks = []
+    for eps in (float(e) for e in config["comparison"]["eps"]):
+        epochs = decay_steps(data["lr_epoch"], data["weight_decay"], eps, convention) / data["steps_per_epoch"]
+        back = data.assign(n_epochs=epochs, back=data["epoch"] - np.ceil(epochs), eps=eps)
+        checks.append(back.merge(norms.rename(columns={"epoch": "back", "fro_norm": "fro_back"}),
+                                 on=["run_id", "layer", "back"], how="left"))
+    checks = pd.concat(checks, ignore_index=True)
+    short = checks["n_epochs"] < 1
+    ok = checks[~short & checks["fro_back"].notna()]
+    growth = ok["fro_back"] / ok["fro_norm"]
+    frac = float((growth <= NORM_GROWTH).mean()) if len(ok) else float("nan")
+    reach = (f"n < one epoch (the logged resolution) in {int(short.sum())} and T − n before the log in "
+             f"{int((~short & checks['fro_back'].isna()).sum())} of {len(checks)} (run, layer, T, ε) checks")
+    if ok.empty:
+        return _row(claim, "inconclusive", f"no check possible: {reach}", _evidence(data), rule)
+    effect = (f"{frac:.1%} of {len(ok)} checks hold ({ok['run_id'].nunique()} runs); max growth "
+              f"{growth.max():.3g}, median {growth.median():.3g}; {reach}")
+    return _row(claim, _verdict_fraction(frac), effect, _evidence(ok), rule)
 
 
 def _bound_holds(comparison: pd.DataFrame) -> dict:
-    """Theorem 3.3's bound against the measured rank at each run's last evaluation (finite bounds only)."""
+    """Theorem 3.3's bound against the measured rank at each run's last evaluation, where the bound is informative."""
     done = comparison[comparison["status"] == FINISHED].astype({"bound": float})
     finite = done[np.isfinite(done["bound"])]
     final = finite[finite["epoch"] == finite.groupby("run_id")["epoch"].transform("max")]
+    informative = final[final["informative"].astype(bool)]
     convention = comparison["convention"].iloc[0] if len(comparison) else "torch"
-    rule = (f"fraction of (run, layer, ε) rows with rank ≤ m·B·ln(2/ε)/(2μ_t λ) at the last evaluation "
-            f"(λ per bound_lambda = {convention}; μ_t the current learning rate); supported if ≥ {HOLD_SUPPORTED}, "
-            f"not supported if < {HOLD_REFUTED}")
+    rule = (f"over (run, layer, ε) rows at the last evaluation whose bound m·B·ln(2/ε)/(2μ_t λ) < min(rows, cols) "
+            f"(λ per bound_lambda = {convention}; μ_t the current learning rate): fraction with rank ≤ bound; "
+            f"supported if ≥ {HOLD_SUPPORTED:.0%}, not supported if < {HOLD_REFUTED:.0%}")
     claim = "Theorem 3.3: rank_ε(W/‖W‖) ≤ m·B·ln(2/ε)/(2μλ)"
     if final.empty:
         return _row(claim, "inconclusive", "no run with a finite bound", "no runs", rule)
-    frac = float(final["holds"].mean())
-    verdict = ("supported" if frac >= HOLD_SUPPORTED else "not supported" if frac < HOLD_REFUTED
-               else "inconclusive")
-    effect = (f"{frac:.1%} hold at the end ({finite['holds'].mean():.1%} over all epochs); median rank/bound "
-              f"{final['tightness'].median():.2g}, max {final['tightness'].max():.2g}; "
-              f"{done.loc[np.isinf(done['bound']), 'run_id'].nunique()} runs with wd = 0 have no bound")
-    evidence = f"bound_vs_rank ({final['run_id'].nunique()} runs, {len(final)} rows)"
-    return _row(claim, verdict, effect, evidence, rule)
+    share = (f"informative in {len(informative)} of {len(final)} rows ({len(informative) / len(final):.1%}); "
+             f"median ε* {final['eps_star'].median():.3g} vs ε ≤ {final['eps'].max():g}")
+    evidence = f"bound_vs_rank ({final['run_id'].nunique()} runs, {len(final)} rows, {share.split(';')[0]})"
+    if informative.empty:
+        return _row(claim, "inconclusive", f"the bound is vacuous for every run at these ε ({share})", evidence, rule)
+    frac = float(informative["holds"].mean())
+    effect = (f"{frac:.1%} of informative rows hold; median rank/bound {informative['tightness'].median():.2g}, "
+              f"max {informative['tightness'].max():.2g}; {share}")
+    return _row(claim, _verdict_fraction(frac), effect, evidence, rule)
 
 
-def _bound_below_width(config: dict, name: str, table: pd.DataFrame) -> dict:
-    """Fig 18's claim: the bound is below the layer width for every ε ≥ min(bound_eps) (it falls with ε)."""
-    eps = min(float(e) for e in config["figures"][name]["bound_eps"])
+def _fig18(config: dict, name: str, table: pd.DataFrame) -> dict:
+    """Fig 18: the measured average rank at each plotted ε against the bound, where the bound is informative."""
     switch = config["switches"]["bound_lambda"]
+    other = next(c for c in CONVENTIONS if c != switch)
+    done = table[table["status"] == FINISHED]
+    final = done[done["epoch"] == done.groupby("run_id")["epoch"].transform("max")]
+    rule = (f"at the last evaluation, per plotted ε with bound (initial μ, λ per bound_lambda = {switch}) below the "
+            f"largest possible average rank: fraction with avg rank ≤ bound; supported if ≥ {HOLD_SUPPORTED:.0%}, "
+            f"not supported if < {HOLD_REFUTED:.0%}")
+    claim = f"{name}: the measured average rank stays under Theorem 3.3's bound"
+    if final.empty:
+        return _row(claim, "inconclusive", "no finished run", _evidence(table.assign(figures=name)), rule)
+    per_eps = final.groupby("eps").agg(avg=("avg_rank", "mean"), bound=(f"bound_{switch}", "first"),
+                                       alt=(f"bound_{other}", "first"), informative=(f"informative_{switch}", "all"))
+    trivial = float(final["trivial"].iloc[0])
+    informative = final[final[f"informative_{switch}"].astype(bool)]
+    listing = "; ".join(f"ε = {e:g}: {r.avg:.0f} vs {r.bound:.0f} ({switch}) | {r.alt:.0f} ({other})"
+                        for e, r in per_eps.iterrows())
+    star = f"ε* = {final[f'eps_star_{switch}'].iloc[0]:.2f} ({switch}), {final[f'eps_star_{other}'].iloc[0]:.2f} ({other})"
+    evidence = f"{name} ({final['run_id'].nunique()} runs; informative at {int(per_eps['informative'].sum())} of " \
+               f"{len(per_eps)} plotted ε)"
+    if informative.empty:
+        return _row(claim, "inconclusive", f"the bound is ≥ the largest possible average rank {trivial:.0f} at "
+                                           f"every plotted ε ({star}); {listing}", evidence, rule)
+    frac = float((informative["avg_rank"] <= informative[f"bound_{switch}"]).mean())
+    effect = f"{frac:.0%} of informative (run, ε) hold; {star}; {listing}"
+    return _row(claim, _verdict_fraction(frac), effect, evidence, rule)
+
+
+def _fig18_note(config: dict, name: str, table: pd.DataFrame) -> str:
+    """The paper's factor-2 reading of λ in Fig 18, stated as a note on the paper, not as an empirical verdict."""
     row = table.iloc[0]
-    bounds = {c: rank_bound(int(row["m"]), int(row["batch_size"]), row["lr"], row["weight_decay"], eps, c)
-              for c in CONVENTIONS}
-    width = float(row["width"])
-    verdict = "supported" if bounds[switch] < width else "not supported"
-    at = table[np.isclose(table["eps"], table["plot_eps"])]
-    train = at.loc[at["epoch"] == at["epoch"].max(), "train_acc"].mean()
-    effect = ("; ".join(f"λ = {paper_lambda(row['weight_decay'], c):g} ({c}): {b:.0f}" for c, b in bounds.items())
-              + f" vs width {width:.0f} at ε = {eps:g}, initial μ; final train acc {train:.2f}")
-    rule = f"bound at ε = {eps:g} with λ per bound_lambda = {switch} < width; supported if so"
-    return _row(f"{name}: bound below the width ({width:.0f}) for ε ≥ {eps:g}", verdict, effect,
-                _evidence(table), rule)
+    stars = {c: row[f"eps_star_{c}"] for c in CONVENTIONS}
+    return (f"{name}: the paper prints Fig 18's bound with λ = wd = {row['weight_decay']:g} (as_printed); torch's "
+            f"SGD makes λ = wd/2 (torch), which doubles the bound. It falls below the largest possible average rank "
+            f"{row['trivial']:.0f} for ε > {stars['torch']:.2f} (torch) vs ε > {stars['as_printed']:.2f} "
+            f"(as_printed). This is arithmetic on the paper's numbers, not a test of data.")
 
 
 def _generalization(finals: pd.DataFrame) -> dict:
     """Lower rank ↔ better test accuracy among runs that fit the training set, within each figure panel."""
     fit = finals[finals["train_acc"] >= FIT_ACC]
-    groups = fit.groupby(["figure", "panel"])["run_id"].agg(lambda r: tuple(sorted(r))).reset_index()
-    groups = groups[groups["run_id"].map(len) >= MIN_POINTS].drop_duplicates("run_id")
-    used = fit.merge(groups[["figure", "panel"]], on=["figure", "panel"])
+    size = fit.groupby(["figure", "panel"])["run_id"].transform("size")
+    used = fit[size >= MIN_POINTS]
     rho = grouped_spearman(used, ["figure", "panel"], "avg_rank", "test_acc") if len(used) else pd.Series(
         dtype=float)
     median = float(rho.median()) if len(rho) else float("nan")
@@ -189,7 +253,7 @@ def _generalization(finals: pd.DataFrame) -> dict:
               f"{fit['run_id'].nunique()} of {finals['run_id'].nunique()} runs reach train acc ≥ {FIT_ACC}"
               if len(rho) else f"no panel with ≥ {MIN_POINTS} runs at train acc ≥ {FIT_ACC}")
     rule = (f"Spearman ρ(final avg rank, test acc) per figure panel over runs with final train acc ≥ {FIT_ACC} "
-            f"(≥ {MIN_POINTS} runs); supported if median ρ ≤ −{RHO_MIN}")
+            f"(≥ {MIN_POINTS} runs; a run drawn twice stays in its first panel); supported if median ρ ≤ −{RHO_MIN}")
     return _row("Lower rank goes with better test accuracy among runs that fit the training set",
                 _verdict_rho(median, -1), effect, _evidence(used), rule)
 
@@ -199,27 +263,30 @@ def claims(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFra
     kinds = {name: config["figures"][name]["kind"] for name in tables}
     rank_tables = [final_rows(t) for n, t in tables.items() if kinds[n] in ("curves", "heatmap") and len(t)]
     finals = (pd.concat(rank_tables, ignore_index=True) if rank_tables
-              else pd.DataFrame(columns=SETTING + ["panel", "run_id", "avg_rank", "train_acc", "test_acc", "status"]))
+              else pd.DataFrame(columns=SETTING + ["figure", "panel", "run_id", "avg_rank", "train_acc", "test_acc",
+                                                   "status"]))
     status = pd.concat([pd.DataFrame(columns=["run_id", "status"])]
                        + [t[["run_id", "status"]] for t in [*tables.values(), comparison] if len(t)])
     diverged = sorted(set(status.loc[status["status"] != FINISHED, "run_id"]))
-    finals = finals[finals["status"] == FINISHED].drop_duplicates(["figure", "run_id"])
+    finals = once(finals[finals["status"] == FINISHED], ["run_id", "eps"])
+    bounds = {n: t for n, t in tables.items() if kinds[n] == "bound" and len(t)}
     rows = [
         _trend(finals, "batch_size", +1, "Prediction 4.1: rank falls as the batch size B falls", True),
         _trend(finals, "weight_decay", -1, "Prediction 4.1: rank falls as weight decay λ rises", False),
         _trend(finals, "lr", -1, "Prediction 4.1: rank falls as the learning rate μ rises", True),
         _lambda_zero(finals),
         _generalization(finals),
-        _norm_ratio({n: t for n, t in tables.items() if kinds[n] == "norm_ratio" and len(t)}),
+        _norm_growth(config, {n: t for n, t in tables.items() if kinds[n] == "norm_ratio" and len(t)}),
         _bound_holds(comparison),
-        *[_bound_below_width(config, n, t) for n, t in tables.items() if kinds[n] == "bound" and len(t)],
+        *[_fig18(config, n, t) for n, t in bounds.items()],
     ]
     notes = [f"Ranks are taken at each figure panel's plot ε (switches.plot_eps = {config['switches']['plot_eps']}) "
              "at the run's last evaluation; seeds are averaged per grid point.",
              f"Excluded {len(diverged)} diverged run(s) from every claim"
              + (f": {', '.join(diverged[:10])}{' …' if len(diverged) > 10 else ''}." if diverged else "."),
              "B and μ trends use λ > 0 settings only (the theory needs weight decay); runs with weight_decay 0 have "
-             "no bound (infinite) and are left out of the bound claim."]
+             "no bound (infinite) and are left out of the bound claims.",
+             *[_fig18_note(config, n, t) for n, t in bounds.items()]]
     return pd.DataFrame(rows, columns=COLUMNS), notes
 
 

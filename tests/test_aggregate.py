@@ -98,6 +98,7 @@ def test_norm_ratio_is_consecutive_frobenius_ratio(tmp_path):
     assert ratios[("l0", 2)] == pytest.approx(1.0)
     assert ratios[("l1", 1)] == pytest.approx(1.0)
     assert table["epoch"].min() == 1 and table["layer_index"].tolist().count(1) == 2
+    assert table["steps_per_epoch"].eq(50_000 // 8).all() and table["lr_epoch"].eq(0.1).all()  # CIFAR-10, B = 8
 
 
 def test_spectra_are_the_last_saved_epoch_of_the_chosen_layers(tmp_path):
