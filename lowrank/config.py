@@ -38,7 +38,7 @@ class RunConfig:
     eval_every: int = 10
     eval_final: bool = True
     eps: tuple[float, ...] = (1e-3, 1e-2, 0.04, 0.05)
-    early_stop_epoch: int = 50
+    early_stop_epoch: int | None = 50  # None: never stop early
     early_stop_acc: float = 0.15
     early_stop_window: int = 3
     test_batch_size: int = 1000
@@ -116,6 +116,8 @@ def validate(cfg: RunConfig) -> None:
              "rank thresholds must lie in (0, 1)")
     _require(cfg.test_batch_size >= 1, "test_batch_size", cfg.test_batch_size, "it must be a positive integer")
     _require(cfg.dtype in DTYPES, "dtype", cfg.dtype, f"choose one of {', '.join(DTYPES)}")
+    _require(cfg.early_stop_epoch is None or cfg.early_stop_epoch >= 0, "early_stop_epoch", cfg.early_stop_epoch,
+             "it must be an epoch >= 0, or None for no early stop")
     _require(cfg.early_stop_window >= 1, "early_stop_window", cfg.early_stop_window, "it must be >= 1")
     accepted = models.arch_options(cfg.arch)
     for key in cfg.arch_options:

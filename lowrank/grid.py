@@ -65,6 +65,8 @@ def run_config(config: dict, model: str, settings: dict, seed: int) -> RunConfig
     merged.update(dataset=defaults["dataset"], gamma=GAMMA[sw["lr_decay"]], augmentation=sw["augmentation"],
                   eval_every=EVAL_EVERY[sw["eval_cadence"]], eval_final=sw["eval_final"])
     merged.update(settings)
+    if merged["early_stop_epoch"] is not None and merged["early_stop_epoch"] > merged["epochs"]:
+        merged["early_stop_epoch"] = None  # a stop that cannot fire: the same run (and id) as no early stop
     dataset = merged["dataset"]
     if dataset not in config["datasets"]:
         raise ConfigError(f"dataset={dataset!r} is invalid: it is not a key of `datasets` in the config.")
@@ -85,7 +87,7 @@ def figure_runs(config: dict, name: str) -> list[FigureRun]:
     seeds = fig.get("seeds", config["defaults"]["seeds"])
     out = []
     for i, panel in enumerate(panels_of(fig)):
-        fixed = {**fig.get("fixed", {}), **panel.get("fixed", {})}
+        fixed = {**fig.get("fixed", {}), **panel.get("fixed", {}), **early_stop(fig, panel)}
         vary = {**fig.get("vary", {}), **panel.get("vary", {})}
         label = panel.get("label") or ", ".join(fmt(k, v) for k, v in panel.get("fixed", {}).items())
         for values in itertools.product(*vary.values()):
@@ -100,6 +102,11 @@ def figure_runs(config: dict, name: str) -> list[FigureRun]:
     if not out:
         raise ConfigError(f"figures.{name} has an empty grid: give its vary lists at least one value each.")
     return out
+
+
+def early_stop(fig: dict, panel: dict) -> dict:
+    """The figure's (then the panel's) early_stop_epoch override, as the authors' runs had it; None = never."""
+    return {k: v for source in (fig, panel) for k, v in source.items() if k == "early_stop_epoch"}
 
 
 def all_runs(config: dict, figures: list[str] | None = None) -> dict[str, RunConfig]:

@@ -539,17 +539,26 @@ def _observe(pack: Pack, data, epoch: int, eval_at: set[int]) -> None:
     metrics = pack.layer_metrics()
     for s, m in zip(pack.states, metrics):
         record_layers(s, epoch, m, pack.layers, spectra=is_eval)
-    if not is_eval:
-        return
-    cfg = pack.states[0].cfg
-    for s, r in zip(pack.states, pack.evaluate(data, cfg.test_batch_size)):
-        s.evals.append({"epoch": epoch, "lr": s.cfg.lr_at(epoch + 1), **r})
-        window = [e["train_acc"] for e in s.evals[-cfg.early_stop_window:]]
-        if not all(math.isfinite(v) for v in r.values()):
-            s.status, s.diverged_epoch, s.diverged_reason = "diverged", epoch, "nonfinite_loss"
-        elif (epoch + 1 >= cfg.early_stop_epoch and len(window) == cfg.early_stop_window
-              and max(window) <= cfg.early_stop_acc):
+    if is_eval:
+        for s, r in zip(pack.states, pack.evaluate(data, pack.states[0].cfg.test_batch_size)):
+            s.evals.append({"epoch": epoch, "lr": s.cfg.lr_at(epoch + 1), **r})
+            if not all(math.isfinite(v) for v in r.values()):
+                s.status, s.diverged_epoch, s.diverged_reason = "diverged", epoch, "nonfinite_loss"
+    for s in pack.states:
+        if s.status == "running" and early_stop(s.cfg, s.evals, epoch):
             s.status, s.diverged_epoch, s.diverged_reason = "diverged", epoch, "early_stop"
+
+
+def early_stop(cfg: RunConfig, evals: list[dict], epoch: int) -> bool:
+    """The authors' early stop after training `epoch`: from early_stop_epoch on (None: never), the last
+    early_stop_window evaluations *before* this epoch's all have train accuracy ≤ early_stop_acc.
+
+    Their loop evaluates at the start of an epoch and judges after training it, so after epoch 50 it judges the
+    evaluations of epochs 20, 30, 40 (the one of epoch 50 is judged from epoch 51 on).
+    """
+    window = [e["train_acc"] for e in evals if e["epoch"] < epoch][-cfg.early_stop_window:]
+    return (cfg.early_stop_epoch is not None and epoch >= cfg.early_stop_epoch
+            and len(window) == cfg.early_stop_window and max(window) <= cfg.early_stop_acc)
 
 
 ARCH_FLAGS = {"depth": int, "width": int, "activation": str, "patch": int, "dim": int, "heads": int,
@@ -561,6 +570,11 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {message}\n")
+
+
+def optional_int(text: str) -> int | None:
+    """An integer flag value, or None for 'none' (e.g. --early-stop-epoch none: never stop early)."""
+    return None if text.lower() == "none" else int(text)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -584,7 +598,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--no-eval-final", dest="eval_final", action="store_false",
                      help="skip the evaluation after the last epoch (the authors' code never made it)")
     run.add_argument("--eps", type=float, nargs="+", default=list(d.eps), help="rank thresholds")
-    run.add_argument("--early-stop-epoch", type=int, default=d.early_stop_epoch)
+    run.add_argument("--early-stop-epoch", type=optional_int, default=d.early_stop_epoch,
+                     help="first epoch that may stop early; 'none' never stops")
     run.add_argument("--early-stop-acc", type=float, default=d.early_stop_acc)
     run.add_argument("--early-stop-window", type=int, default=d.early_stop_window)
     run.add_argument("--test-batch-size", type=int, default=d.test_batch_size)

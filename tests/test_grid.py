@@ -62,6 +62,28 @@ def test_run_settings_follow_the_authors_runs(paper):
     assert (fig18.batch_size, fig18.lr, fig18.weight_decay, fig18.arch_options["width"]) == (6, 0.1, 8e-3, 10000)
 
 
+def test_early_stop_follows_each_figures_runs_in_the_log(paper):
+    # authors-experiments.csv EARLY_STOP_EPOCH: 100 for xids 7486-7545 (Figs 2, 11, 14), 7378-7402 (Fig 7),
+    # 7393-7484 (Fig 13), 7373 (Fig 18); empty for 7463-7468 (Fig 12(b), Fig 15); 50 for the rest
+    stop = {name: collections.Counter(fr.run.early_stop_epoch for fr in grid.figure_runs(paper, name))
+            for name in paper["figures"]}
+    for name in ("fig02", "fig07", "fig11", "fig13", "fig14", "fig18"):
+        assert set(stop[name]) == {100}, name
+    assert set(stop["fig15"]) == {None} and stop["fig12"] == {50: 12, None: 6}
+    assert {fr.panel for fr in grid.figure_runs(paper, "fig12") if fr.run.early_stop_epoch is None} == {1}
+    assert all(set(stop[n]) == {50} for n in ("fig01", "fig04", "fig06", "fig16", "fig17"))
+    assert collections.Counter(r.early_stop_epoch for r in grid.all_runs(paper).values()) == {50: 192, 100: 85,
+                                                                                             None: 6}
+
+
+def test_an_early_stop_that_cannot_fire_is_no_early_stop(paper):
+    cfg = grid.merge(paper, {"figures": {"fig09": {"early_stop_epoch": 201}, "fig10": {"early_stop_epoch": 200}}})
+    assert grid.figure_runs(cfg, "fig09")[0].run.early_stop_epoch is None  # ViT trains 200 epochs
+    assert grid.figure_runs(cfg, "fig10")[0].run.early_stop_epoch == 200
+    none = grid.merge(paper, {"figures": {"fig09": {"early_stop_epoch": None}}})
+    assert grid.figure_runs(cfg, "fig09")[0].run.run_id == grid.figure_runs(none, "fig09")[0].run.run_id
+
+
 def test_switches_change_runs(paper):
     cfg = grid.merge(paper, {"switches": {"lr_decay": "paper", "augmentation": "paper", "eval_cadence": "paper",
                                           "resnet_activation": "relu"}})
@@ -120,6 +142,8 @@ def test_demo_config_is_valid_and_small(demo):
     ({"figures": {"fig02": {"vary": {"lr": []}}}}, ["lr", "[]"]),
     ({"pack_size": 0}, ["pack_size", "0"]),
     ({"gpu_kernels": "turbo"}, ["gpu_kernels", "turbo"]),
+    ({"figures": {"fig02": {"early_stop_epoch": -1}}}, ["early_stop_epoch", "-1"]),
+    ({"figures": {"fig12": {"panels": [{"early_stop_epoch": "never"}]}}}, ["early_stop_epoch", "never"]),
 ])
 def test_schema_rejects_bad_config_naming_the_key(paper, edit, words):
     with pytest.raises(WorkflowError) as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lowrank import logs
+from lowrank import logs, train
 from lowrank.config import ConfigError, RunConfig
 from lowrank.train import checkpoint_path, main, train_pack
 
@@ -140,10 +141,28 @@ def test_early_stop_on_unlearnable_data(tmp_path):
     assert main(args) == 0
     summary = logs.read_summary(out)
     assert (summary["status"], summary["diverged_reason"]) == ("diverged", "early_stop")
-    # evaluations at 0 and 1 fill the window, and epoch 1 + 1 >= early_stop_epoch
-    assert summary["diverged_epoch"] == 1 and summary["epochs_completed"] == 1
+    # after epoch 2 (= early_stop_epoch) the evaluations before it, at 0 and 1, fill the window
+    assert summary["diverged_epoch"] == 2 and summary["epochs_completed"] == 2
     assert max(logs.read_table(out, "evals")["train_acc"]) <= 0.4
-    assert_complete(out, 1, [0, 1])
+    assert_complete(out, 2, [0, 1, 2])
+
+
+def accuracies(*acc: float) -> list[dict]:
+    """Evaluations every 10 epochs from 0 with the given train accuracies."""
+    return [{"epoch": 10 * i, "train_acc": a} for i, a in enumerate(acc)]
+
+
+def test_early_stop_judges_the_evaluations_the_authors_loop_judges():
+    cfg = RunConfig(arch="mlp_bn", dataset="synthetic", batch_size=4, lr=0.1, weight_decay=0.0)  # 50, 0.15, 3
+    # at chance through epoch 40, recovered at 50: after epoch 50 the authors judge 20, 30, 40 and stop
+    # (the old window, 30, 40, 50 at epoch 50, trained on)
+    recovered = accuracies(0.1, 0.1, 0.1, 0.1, 0.1, 0.6)
+    assert [train.early_stop(cfg, recovered, e) for e in (49, 50)] == [False, True]
+    # fine at 20, at chance at 30, 40, 50: the authors stop after epoch 51, not 50 (the old window's)
+    late = accuracies(0.1, 0.3, 0.5, 0.1, 0.1, 0.1)
+    assert [train.early_stop(cfg, late, e) for e in (50, 51)] == [False, True]
+    never = dataclasses.replace(cfg, early_stop_epoch=None)
+    assert not any(train.early_stop(never, late, e) for e in range(0, 500, 7))
 
 
 @pytest.mark.parametrize("change, key", [
