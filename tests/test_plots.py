@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from lowrank import aggregate, plots
+from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
 EPOCHS = np.arange(0, 11)
@@ -84,7 +85,11 @@ def tables(config: dict) -> dict[str, pd.DataFrame]:
     spectra = spectra.assign(epoch=500, layer="conv" + spectra["layer_index"].astype(str), rows=8, cols=72,
                              sigma=np.exp(-spectra["index"] * spectra["batch_size"] / 64))
     spectra.loc[spectra["index"] == 8, "sigma"] = 0.0  # σ = 0 cannot go on a log axis
-    bound = curves_table(config, "fig18", [1e-3, 0.3, 0.5, 0.7, 0.9]).assign(m=1, width=10000)
+    bound = curves_table(config, "fig18", [1e-3, 0.3, 0.5, 0.7, 0.9]).assign(m=1, width=10000, trivial=6536.0)
+    for c in CONVENTIONS:  # the columns aggregate adds (B = 6, μ = 0.1, wd = 8e-3)
+        bound[f"bound_{c}"] = [rank_bound(1, 6, 0.1, 8e-3, e, c) for e in bound["eps"]]
+        bound[f"informative_{c}"] = bound[f"bound_{c}"] < bound["trivial"]
+        bound[f"eps_star_{c}"] = informative_eps(1, 6, 0.1, 8e-3, 6536.0, c)
     bound.loc[bound["eps"] >= 0.3, "avg_rank"] /= 50
     return {"fig01": heat, "fig02": curves_table(config, "fig02", [1e-3, 0.05], diverged=(3,)),
             "fig08": curves_table(config, "fig08", [1e-3]), "fig14": norms, "fig16": spectra, "fig18": bound}
@@ -97,10 +102,13 @@ def comparison_table() -> pd.DataFrame:
     df = pd.DataFrame({"run_id": [f"r{i % 6}" for i in range(n)], "arch": np.where(np.arange(n) % 2, "vgg16_bn",
                                                                                       "resnet18"),
                        "eps": np.tile([0.01, 0.05], n // 2), "rank": rng.integers(0, 60, n),
-                       "bound": rng.uniform(10, 1e5, n), "status": "finished"})
-    df.loc[df["run_id"] == "r5", "bound"] = np.inf
+                       "bound": rng.uniform(10, 1e5, n), "status": "finished", "epoch": np.arange(n) // 12,
+                       "layer": "l" + (np.arange(n) % 3).astype(str), "trivial": 64,
+                       "eps_star": rng.uniform(0.001, 2, n)})
+    df.loc[df["run_id"] == "r5", ["bound", "eps_star"]] = [np.inf, 2.0]
     df.loc[df["run_id"] == "r4", "status"] = "diverged"
     df["holds"], df["tightness"] = df["rank"] <= df["bound"], df["rank"] / df["bound"]
+    df["informative"] = df["bound"] < df["trivial"]
     return df
 
 

@@ -1,4 +1,8 @@
-"""Theorem 3.3's bound against measured ranks: Fig 18 (one wide MLP) and the all-runs comparison."""
+"""Theorem 3.3's bound against measured ranks: Fig 18 (one wide MLP) and the all-runs comparison.
+
+Both read the bound, the trivial bound, the informative flag and ε* from their tables (lowrank.aggregate);
+nothing is recomputed here.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +12,20 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lowrank.bound import paper_lambda, rank_bound
+from lowrank.bound import paper_lambda
 from lowrank.plots import style
 
 LINES = {"torch": ("--", "λ = wd/2 (consistent)"), "as_printed": (":", "λ = wd (as printed)")}
 
 
-def _bounds(row, eps: float) -> dict[str, float]:
-    """The bound at ε for a table row's run, at its initial μ, under both λ conventions."""
-    return {c: rank_bound(int(row.m), int(row.batch_size), row.lr, row.weight_decay, eps, c) for c in LINES}
-
-
 def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> None:
-    """Average rank per ε (colour) with that ε's bound lines (dashed: λ = wd/2, dotted: λ = wd) and the width."""
+    """Average rank per ε (colour) with that ε's bound lines (dashed: λ = wd/2, dotted: λ = wd) and the trivial bound."""
     row = sub.iloc[0]
     colours = style.palette(sorted(sub["eps"].unique()))
     top = float(row.width)
     for eps, colour in colours.items():
         group = sub[np.isclose(sub["eps"], eps)]
-        bounds = _bounds(row, eps) if any(np.isclose(eps, bound_eps)) else {}
+        bounds = {c: float(group[f"bound_{c}"].iloc[0]) for c in LINES} if any(np.isclose(eps, bound_eps)) else {}
         text = "; bounds " + " | ".join(f"{b:.0f}" for b in bounds.values()) if bounds else ""
         style.seed_band(ax, group, "epoch", "avg_rank", colour, f"ε = {eps:g}{text}" + style.diverged_suffix(group))
         for convention, value in bounds.items():
@@ -34,6 +33,7 @@ def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> N
                 ax.axhline(value, color=colour, ls=LINES[convention][0], lw=1.6 if convention == switch else 1.0)
                 top = max(top, value)
     ax.axhline(row.width, color="0.3", lw=1.0)
+    ax.axhline(row.trivial, color="k", lw=2.0, alpha=0.5)
     ax.set_yscale("symlog", linthresh=1)
     ax.set_ylim(0, top * 2)
     ax.set_ylabel("average rank (symlog: linear below 1)")
@@ -43,14 +43,17 @@ def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> N
     lam = {c: paper_lambda(row.weight_decay, c) for c in LINES}
     ax.legend(handles=[Line2D([], [], color="k", ls="-", label="measured average rank"),
                        *[Line2D([], [], color="k", ls=ls, lw=1.6 if c == switch else 1.0,
-                                label=f"bound, {text}: λ = {lam[c]:g}" + (" ← switch" if c == switch else ""))
+                                label=f"bound, {text}: λ = {lam[c]:g}, informative for ε > "
+                                      f"{row[f'eps_star_{c}']:.2f}" + (" ← switch" if c == switch else ""))
                          for c, (ls, text) in LINES.items()],
+                       Line2D([], [], color="k", lw=2.0, alpha=0.5,
+                              label=f"trivial bound: largest average rank {row.trivial:.0f}"),
                        Line2D([], [], color="0.3", label=f"width = {int(row.width)}")],
               fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0))
 
 
 def draw(config: dict, name: str, table: pd.DataFrame) -> Figure:
-    """Per panel: average rank vs epoch with Theorem 3.3's bound lines and the width; accuracy below."""
+    """Per panel: average rank vs epoch with Theorem 3.3's bound lines, the trivial bound and ε*; accuracy below."""
     spec, switch = config["figures"][name], config["switches"]["bound_lambda"]
     bound_eps = sorted(float(e) for e in spec["bound_eps"])
     panels = table[["panel", "panel_label"]].drop_duplicates("panel").sort_values("panel")
@@ -62,7 +65,8 @@ def draw(config: dict, name: str, table: pd.DataFrame) -> Figure:
         _rank_panel(axes[0, j], sub, bound_eps, switch)
         row = sub.iloc[0]
         axes[0, j].set_title(style.panel_title(p.panel_label, f"B = {int(row.batch_size)}, μ = {row.lr:g} (initial; "
-                                                              f"bounds use it), wd = {row.weight_decay:g}"), fontsize=8)
+                                                              f"bounds use it), wd = {row.weight_decay:g}; "
+                                                              f"ε* = {row[f'eps_star_{switch}']:.2f}"), fontsize=8)
         if rows == 2:
             at = sub[np.isclose(sub["eps"], sub["plot_eps"])]
             for ls, col in (("-", "train_acc"), ("--", "test_acc")):
@@ -75,33 +79,52 @@ def draw(config: dict, name: str, table: pd.DataFrame) -> Figure:
     return fig
 
 
+def _eps_star_panel(ax, done: pd.DataFrame, eps_values: list[float]) -> None:
+    """ε* per (run, layer) at each run's last evaluation: the bound is informative only for ε > ε*."""
+    finite = done[np.isfinite(done["bound"])]
+    last = finite[finite["epoch"] == finite.groupby("run_id")["epoch"].transform("max")]
+    stars = last.drop_duplicates(["run_id", "layer"])["eps_star"]
+    if len(stars):
+        ax.hist(stars, bins=np.linspace(0, 2, 41), color="0.5")
+    for eps in eps_values:
+        ax.axvline(eps, color="C3", lw=1)
+    ax.set_xlim(0, 2)
+    ax.set_xlabel("ε* (bound < min(rows, cols) for ε > ε*); red: the compared ε")
+    ax.set_ylabel("(run, layer) pairs")
+    ax.set_title(f"ε* at the last evaluation: {int((stars < max(eps_values, default=0)).sum())} of {len(stars)} "
+                 "pairs informative at the largest compared ε", fontsize=8)
+
+
 def draw_comparison(config: dict, table: pd.DataFrame) -> Figure:
-    """Measured rank vs bound over every finished run, layer and evaluation epoch (log-log, y = x), per ε."""
+    """Rank vs bound, both over min(rows, cols), per ε: right of x = 1 the bound is vacuous; plus ε* per run × layer."""
     done = table[(table["status"] == style.FINISHED)]
     eps_values = sorted(done["eps"].unique()) or sorted(float(e) for e in config["comparison"]["eps"])
     archs = sorted(done["arch"].unique())
     colours = dict(zip(archs, sns.color_palette("tab10", n_colors=max(len(archs), 1))))
-    fig, axes = style.grid_axes(len(eps_values), ncols=3, width=4.2, height=4.0)
+    fig, axes = style.grid_axes(len(eps_values) + 1, ncols=3, width=4.2, height=4.0)
     for ax, eps in zip(axes, eps_values):
         sub = done[np.isclose(done["eps"], eps)]
-        shown = sub[np.isfinite(sub["bound"]) & (sub["rank"] > 0)]
+        finite = sub[np.isfinite(sub["bound"])]
+        shown = finite[finite["rank"] > 0]
         for arch, part in shown.groupby("arch"):
-            ax.scatter(part["bound"], part["rank"], s=4, alpha=0.35, color=colours[arch], label=arch,
-                       rasterized=True, lw=0)
+            ax.scatter(part["bound"] / part["trivial"], part["rank"] / part["trivial"], s=4, alpha=0.35,
+                       color=colours[arch], label=arch, rasterized=True, lw=0)
         if len(shown):
-            lo = min(shown["rank"].min(), shown["bound"].min())
-            hi = max(shown["rank"].max(), shown["bound"].max())
+            x = shown["bound"] / shown["trivial"]
+            lo, hi = min(x.min(), (shown["rank"] / shown["trivial"]).min()), max(x.max(), 1.0)
             ax.plot([lo, hi], [lo, hi], color="k", ls="--", lw=1, label="rank = bound")
+            ax.axvline(1.0, color="k", lw=1.5, alpha=0.5, label="bound = min(rows, cols)")
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.legend(fontsize=7, markerscale=3)
-        finite = sub[np.isfinite(sub["bound"])]
-        held = f"{finite['holds'].mean():.0%} hold" if len(finite) else "no finite bound"
-        ax.set_title(f"ε = {eps:g}: {held} (n = {len(finite)})\nnot shown: {int(np.isinf(sub['bound']).sum())} "
-                     f"rows with wd = 0 (no bound), {int(((sub['rank'] == 0) & np.isfinite(sub['bound'])).sum())} "
-                     "with rank 0", fontsize=8)
-        ax.set_xlabel("bound m·B·ln(2/ε)/(2μ_t λ)")
-        ax.set_ylabel("measured rank")
+        informative = finite[finite["informative"].astype(bool)]
+        held = (f"{informative['holds'].mean():.0%} of them hold" if len(informative) else "none to judge")
+        ax.set_title(f"ε = {eps:g}: informative {len(informative)} of {len(finite)} ({held})\nnot shown: "
+                     f"{int(np.isinf(sub['bound']).sum())} rows with wd = 0 (no bound), "
+                     f"{int((finite['rank'] == 0).sum())} with rank 0", fontsize=8)
+        ax.set_xlabel("bound / min(rows, cols)   (right of 1: vacuous)")
+        ax.set_ylabel("measured rank / min(rows, cols)")
+    _eps_star_panel(axes[len(eps_values)], done, eps_values)
     n_div = table.loc[table["status"] != style.FINISHED, "run_id"].nunique()
     convention = config["switches"]["bound_lambda"]
     fig.suptitle(style.title(config, f"Theorem 3.3's bound vs the measured rank, every run × layer × evaluation "
