@@ -71,7 +71,10 @@ def test_curves_average_rank_is_the_unweighted_layer_mean(tmp_path):
     assert len(table) == 3 * 2 * 3 * 4  # panels × B × eval epochs × logged eps
     assert table["avg_rank"].eq(5.0).all()  # layers with ranks 4 and 6
     assert sorted(table["eps"].unique()) == [1e-3, 1e-2, 0.04, 0.05]
-    assert table.groupby("panel")["plot_eps"].first().tolist() == [0.05, 0.05, 0.04]  # notebook switch
+    assert table.groupby("panel")["plot_eps"].first().tolist() == [1e-3] * 3  # the caption's, by default
+    config["switches"]["plot_eps"] = "notebook"
+    assert aggregate.figure_runs_frame(config, "fig04").groupby("panel")["plot_eps"].first().tolist() == [
+        0.05, 0.05, 0.04]
     row = table[(table["epoch"] == 2)].iloc[0]
     assert (row["train_acc"], row["test_acc"]) == pytest.approx((0.7, 0.6))
     for col in ("figure", "panel", "panel_label", "run_id", "seed", "batch_size", "status", "diverged_epoch"):
@@ -187,7 +190,7 @@ def test_diverged_runs_are_kept_and_marked(tmp_path):
     assert marked.loc[4, "status"] == "finished" and marked.loc[8, "status"] == "diverged"
     assert marked.loc[8, "diverged_epoch"] == 1 and table.loc[table["batch_size"] == 8, "epoch"].max() == 1
     config["figures"]["fig14"] = fig("fig14", model="resnet18_relu", fixed=fig("fig04")["panels"][0]["fixed"],
-                                     panels=[{"fixed": {"batch_size": 8}}])
+                                     panels=[{"fixed": {"batch_size": 8}}], early_stop_epoch=50)
     assert set(aggregate.figure_table(config, "fig14", tmp_path)["status"]) == {"diverged"}
     cmp = aggregate.bound_vs_rank(config, tmp_path, [ok.run_id, bad.run_id])
     assert set(cmp["status"]) == {"finished", "diverged"}
