@@ -191,9 +191,9 @@ def _bound_holds(comparison: pd.DataFrame) -> dict:
     claim = "Theorem 3.3: rank_ε(W/‖W‖) ≤ m·B·ln(2/ε)/(2μλ)"
     if final.empty:
         return _row(claim, "inconclusive", "no run with a finite bound", "no runs", rule)
-    share = (f"informative in {len(informative)} of {len(final)} rows ({len(informative) / len(final):.1%}); "
-             f"median ε* {final['eps_star'].median():.3g} vs ε ≤ {final['eps'].max():g}")
-    evidence = f"bound_vs_rank ({final['run_id'].nunique()} runs, {len(final)} rows, {share.split(';')[0]})"
+    fraction = f"informative in {len(informative)} of {len(final)} rows ({len(informative) / len(final):.1%})"
+    share = f"{fraction}; median ε* {final['eps_star'].median():.3g} vs ε ≤ {final['eps'].max():g}"
+    evidence = f"bound_vs_rank ({final['run_id'].nunique()} runs, {len(final)} rows, {fraction})"
     if informative.empty:
         return _row(claim, "inconclusive", f"the bound is vacuous for every run at these ε ({share})", evidence, rule)
     frac = float(informative["holds"].mean())
@@ -220,9 +220,10 @@ def _fig18(config: dict, name: str, table: pd.DataFrame) -> dict:
     informative = final[final[f"informative_{switch}"].astype(bool)]
     listing = "; ".join(f"ε = {e:g}: {r.avg:.0f} vs {r.bound:.0f} ({switch}) | {r.alt:.0f} ({other})"
                         for e, r in per_eps.iterrows())
-    star = f"ε* = {final[f'eps_star_{switch}'].iloc[0]:.2f} ({switch}), {final[f'eps_star_{other}'].iloc[0]:.2f} ({other})"
-    evidence = f"{name} ({final['run_id'].nunique()} runs; informative at {int(per_eps['informative'].sum())} of " \
-               f"{len(per_eps)} plotted ε)"
+    star = ", ".join(f"{final[f'eps_star_{c}'].iloc[0]:.2f} ({c})" for c in (switch, other))
+    star = f"ε* = {star}"
+    evidence = (f"{name} ({final['run_id'].nunique()} runs; informative at {int(per_eps['informative'].sum())} of "
+                f"{len(per_eps)} plotted ε)")
     if informative.empty:
         return _row(claim, "inconclusive", f"the bound is ≥ the largest possible average rank {trivial:.0f} at "
                                            f"every plotted ε ({star}); {listing}", evidence, rule)

@@ -19,7 +19,7 @@ LINES = {"torch": ("--", "λ = wd/2 (consistent)"), "as_printed": (":", "λ = wd
 
 
 def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> None:
-    """Average rank per ε (colour) with that ε's bound lines (dashed: λ = wd/2, dotted: λ = wd) and the trivial bound."""
+    """Average rank per ε (colour), that ε's bound lines (dashed: λ = wd/2, dotted: λ = wd), the trivial bound."""
     row = sub.iloc[0]
     colours = style.palette(sorted(sub["eps"].unique()))
     top = float(row.width)
