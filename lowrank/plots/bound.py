@@ -52,28 +52,54 @@ def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> N
               fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0))
 
 
+def _eps_panel(ax, sub: pd.DataFrame, switch: str) -> None:
+    """At the last evaluation: measured average rank and both bounds as functions of ε, crossing the trivial bound at ε*."""
+    last = sub[sub["epoch"] == sub["epoch"].max()].groupby("eps").agg(
+        avg_rank=("avg_rank", "mean"), **{f"bound_{c}": (f"bound_{c}", "first") for c in LINES}).reset_index()
+    row = sub.iloc[0]
+    ax.plot(last["eps"], last["avg_rank"], "o-", color="C0", label="measured average rank (last evaluation)")
+    for c, (ls, text) in LINES.items():
+        ax.plot(last["eps"], last[f"bound_{c}"], ls=ls, marker=".", color="k", lw=1.6 if c == switch else 1.0,
+                label=f"bound, {text}")
+        ax.axvline(row[f"eps_star_{c}"], color="C3", ls=ls, lw=1.0, label=f"ε* ({c}) = {row[f'eps_star_{c}']:.2f}")
+    ax.axhline(row.trivial, color="k", lw=2.0, alpha=0.5, label=f"trivial bound {row.trivial:.0f}")
+    ax.set_xscale("log")
+    ax.set_xlim(right=2)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(0, 2 * max(row.trivial, last[[f"bound_{c}" for c in LINES]].replace(np.inf, np.nan).max().max()))
+    ax.set_xlabel("ε")
+    ax.set_ylabel("average rank (symlog)")
+    ax.set_title("rank and bound vs ε: informative right of ε*", fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
+
+
 def draw(config: dict, name: str, table: pd.DataFrame) -> Figure:
-    """Per panel: average rank vs epoch with Theorem 3.3's bound lines, the trivial bound and ε*; accuracy below."""
+    """Per panel: average rank vs epoch with the bound lines, the trivial bound and ε*; rank and bound vs ε beside it;
+    accuracy below."""
     spec, switch = config["figures"][name], config["switches"]["bound_lambda"]
     bound_eps = sorted(float(e) for e in spec["bound_eps"])
     panels = table[["panel", "panel_label"]].drop_duplicates("panel").sort_values("panel")
     rows = 2 if spec.get("accuracy") else 1
-    fig = style.plt.figure(figsize=(8.5 * len(panels), 3.8 + 2.4 * (rows - 1) + 0.8))
-    axes = fig.subplots(rows, len(panels), squeeze=False, sharex="col", height_ratios=[3, 2][:rows])
-    for j, p in enumerate(panels.itertuples(index=False)):
-        sub = table[table["panel"] == p.panel]
-        _rank_panel(axes[0, j], sub, bound_eps, switch)
+    fig = style.plt.figure(figsize=(13.5 * len(panels), 3.8 + 2.4 * (rows - 1) + 0.8))
+    axes = fig.subplots(rows, 2 * len(panels), squeeze=False, height_ratios=[3, 2][:rows],
+                        width_ratios=[8.5, 5] * len(panels))
+    for k, p in enumerate(panels.itertuples(index=False)):
+        sub, left, right = table[table["panel"] == p.panel], axes[:, 2 * k], axes[:, 2 * k + 1]
+        _rank_panel(left[0], sub, bound_eps, switch)
+        _eps_panel(right[0], sub, switch)
         row = sub.iloc[0]
-        axes[0, j].set_title(style.panel_title(p.panel_label, f"B = {int(row.batch_size)}, μ = {row.lr:g} (initial; "
-                                                              f"bounds use it), wd = {row.weight_decay:g}; "
-                                                              f"ε* = {row[f'eps_star_{switch}']:.2f}"), fontsize=8)
+        left[0].set_title(style.panel_title(p.panel_label, f"B = {int(row.batch_size)}, μ = {row.lr:g} (initial; "
+                                                           f"bounds use it), wd = {row.weight_decay:g}; "
+                                                           f"ε* = {row[f'eps_star_{switch}']:.2f}"), fontsize=8)
         if rows == 2:
+            left[1].sharex(left[0])
+            right[1].set_visible(False)
             at = sub[np.isclose(sub["eps"], sub["plot_eps"])]
             for ls, col in (("-", "train_acc"), ("--", "test_acc")):
-                style.seed_band(axes[1, j], at, "epoch", col, "k", col.replace("_acc", ""), ls=ls)
-            axes[1, j].set_ylabel("accuracy")
-            axes[1, j].legend(fontsize=7)
-        style.epoch_axis(axes[-1, j])
+                style.seed_band(left[1], at, "epoch", col, "k", col.replace("_acc", ""), ls=ls)
+            left[1].set_ylabel("accuracy")
+            left[1].legend(fontsize=7)
+        style.epoch_axis(left[-1])
     fig.suptitle(style.figure_title(config, name))
     fig.tight_layout()
     return fig
