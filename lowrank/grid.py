@@ -15,6 +15,7 @@ SYMBOLS = {"batch_size": "B", "lr": "μ", "weight_decay": "λ", "momentum": "mom
            "epochs": "epochs", "milestones": "milestones", "gamma": "γ"}
 GAMMA = {"code": 0.2, "paper": 0.1}
 EVAL_EVERY = {"code": 10, "paper": 1}
+PLOT_EPS = ("caption", "notebook")  # switches.plot_eps: the captions' ε or the surviving notebook's
 DEFAULT_KEYS = ("momentum", "epochs", "milestones", "eps", "early_stop_epoch", "early_stop_acc",
                 "early_stop_window", "test_batch_size", "dtype")
 
@@ -152,3 +153,17 @@ def plot_eps(config: dict, name: str, panel: int = 0) -> float:
         if choice in source:
             return float(source[choice])
     return float(fig.get("eps", {}).get("caption", config["defaults"]["eps"][0]))
+
+
+def with_plot_eps(config: dict, choice: str) -> dict:
+    """The config with switches.plot_eps = choice: only where figures are drawn moves, no run changes."""
+    return merge(config, {"switches": {"plot_eps": choice}})
+
+
+def second_plot_eps(config: dict, name: str) -> str | None:
+    """The other plot_eps choice where it moves a panel of curves figure `name` (drawn a second time), else None."""
+    fig = config["figures"][name]
+    other = next(c for c in PLOT_EPS if c != config["switches"]["plot_eps"])
+    alt = with_plot_eps(config, other)
+    moved = any(plot_eps(alt, name, i) != plot_eps(config, name, i) for i in range(len(panels_of(fig))))
+    return other if fig["kind"] == "curves" and moved else None

@@ -84,6 +84,15 @@ def test_an_early_stop_that_cannot_fire_is_no_early_stop(paper):
     assert grid.figure_runs(cfg, "fig09")[0].run.run_id == grid.figure_runs(none, "fig09")[0].run.run_id
 
 
+def test_figures_whose_panels_move_with_plot_eps_get_a_second_rendering(paper, demo):
+    assert {n: grid.second_plot_eps(paper, n) for n in paper["figures"] if grid.second_plot_eps(paper, n)} == {
+        "fig04": "notebook", "fig12": "notebook"}
+    notebook = grid.with_plot_eps(paper, "notebook")
+    assert grid.second_plot_eps(notebook, "fig04") == "caption" and grid.second_plot_eps(notebook, "fig02") is None
+    assert grid.all_runs(notebook).keys() == grid.all_runs(paper).keys()  # where figures are drawn, not what runs
+    assert not any(grid.second_plot_eps(demo, n) for n in demo["figures"])
+
+
 def test_switches_change_runs(paper):
     cfg = grid.merge(paper, {"switches": {"lr_decay": "paper", "augmentation": "paper", "eval_cadence": "paper",
                                           "resnet_activation": "relu"}})

@@ -149,3 +149,22 @@ def test_bound_vs_rank_renders(tmp_path):
     table = roundtrip(comparison_table(), tmp_path / "bvr.csv")
     plots.render_bound_vs_rank(make_config(), table, tmp_path / "bvr.png", tmp_path / "bvr.pdf")
     assert_rendered(tmp_path / "bvr.png", tmp_path / "bvr.pdf")
+
+
+def test_a_second_rendering_draws_the_other_plot_eps(tmp_path, monkeypatch):
+    config = make_config()
+    config["figures"] = {"fig04": fig("fig04", vary={"batch_size": [4, 8]})}
+    table = curves_table(config, "fig04", [1e-3, 0.04, 0.05])
+    assert table["plot_eps"].eq(1e-3).all()  # the captions' ε by default
+    drawn = {}
+
+    def spy(config: dict, name: str, table: pd.DataFrame):
+        drawn.update(config=config, table=table)
+        return plots.curves.draw(config, name, table)
+
+    monkeypatch.setitem(plots.DRAW, "curves", spy)
+    plots.render(config, "fig04", table, tmp_path / "b.png", tmp_path / "b.pdf", plot_eps="notebook")
+    assert drawn["table"].groupby("panel")["plot_eps"].first().tolist() == [0.05, 0.05, 0.04]
+    assert drawn["config"]["figures"]["fig04"]["title"].endswith("(at the notebook ε)")
+    assert config["figures"]["fig04"]["title"] == CONFIG["figures"]["fig04"]["title"]  # the caller's config kept
+    assert_rendered(tmp_path / "b.png", tmp_path / "b.pdf")

@@ -54,9 +54,20 @@ def figure_path(name, ext):
     return str(RESULTS / "figures" / f"{name}.{ext}")
 
 
+def second_rendering(name):
+    """The other plot_eps choice at which figure `name` is drawn a second time (Figs 4, 12), or None."""
+    return grid.second_plot_eps(config, name) if name in config["figures"] else None
+
+
+def second_name(name):
+    """The file name of a figure's second rendering, e.g. fig04_notebook_eps."""
+    return f"{name}_{second_rendering(name)}_eps"
+
+
 def figure_outputs(name):
-    """PNG and PDF of a figure."""
-    return [figure_path(name, "png"), figure_path(name, "pdf")]
+    """PNG and PDF of a figure, and of its second rendering where it has one."""
+    names = [name] + ([second_name(name)] if second_rendering(name) else [])
+    return [figure_path(n, ext) for n in names for ext in ("png", "pdf")]
 
 
 def dataset_file(dataset):

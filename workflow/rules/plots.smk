@@ -15,9 +15,29 @@ for _fig in config["figures"]:
             pdf=figure_path(_fig, "pdf"),
         params:
             figure=_fig,
+            plot_eps=None,
         localrule: True
         script:
             "../scripts/render_figure.py"
+
+    if second_rendering(_fig):
+
+        rule:
+            name:
+                f"render_{_fig}_second_eps"
+            input:
+                table=table_path(_fig),
+                code=PLOT_CODE,
+            output:
+                png=report(figure_path(second_name(_fig), "png"), caption=f"../report/{_fig}.rst",
+                           category="Figures", labels={"figure": second_name(_fig)}),
+                pdf=figure_path(second_name(_fig), "pdf"),
+            params:
+                figure=_fig,
+                plot_eps=second_rendering(_fig),
+            localrule: True
+            script:
+                "../scripts/render_figure.py"
 
     rule:
         name:

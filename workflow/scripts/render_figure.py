@@ -1,8 +1,8 @@
-"""Snakemake job: render one figure (PNG and PDF) from its table."""
+"""Snakemake job: render one figure (PNG and PDF) from its table (params.plot_eps: at the other plot_eps choice)."""
 
 import pandas as pd
 
 from lowrank.plots import render
 
 render(snakemake.config, snakemake.params.figure, pd.read_csv(snakemake.input.table),  # noqa: F821
-       snakemake.output.png, snakemake.output.pdf)  # noqa: F821
+       snakemake.output.png, snakemake.output.pdf, snakemake.params.plot_eps)  # noqa: F821
