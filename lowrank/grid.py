@@ -88,7 +88,7 @@ def figure_runs(config: dict, name: str) -> list[FigureRun]:
     seeds = fig.get("seeds", config["defaults"]["seeds"])
     out = []
     for i, panel in enumerate(panels_of(fig)):
-        fixed = {**fig.get("fixed", {}), **panel.get("fixed", {}), **early_stop(fig, panel)}
+        fixed = {**fig.get("fixed", {}), **panel.get("fixed", {}), **early_stop_override(fig, panel)}
         vary = {**fig.get("vary", {}), **panel.get("vary", {})}
         label = panel.get("label") or ", ".join(fmt(k, v) for k, v in panel.get("fixed", {}).items())
         for values in itertools.product(*vary.values()):
@@ -105,7 +105,7 @@ def figure_runs(config: dict, name: str) -> list[FigureRun]:
     return out
 
 
-def early_stop(fig: dict, panel: dict) -> dict:
+def early_stop_override(fig: dict, panel: dict) -> dict:
     """The figure's (then the panel's) early_stop_epoch override, as the authors' runs had it; None = never."""
     return {k: v for source in (fig, panel) for k, v in source.items() if k == "early_stop_epoch"}
 
