@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import yaml
 
-from bench.common import best_seconds, configs, fused_epoch, load, plain_epoch
+from bench.common import TINY, best_seconds, configs, fused_epoch, load, plain_epoch, preset_options
 from lowrank import grid
 from lowrank.data import DATASETS
 from lowrank.config import RunConfig
@@ -26,9 +26,6 @@ from lowrank.train import KERNELS, kernel_flags
 # training-set sizes of the paper's datasets (SVHN: the 73,257-image train split, without "extra")
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn", "vit_small")  # config.yaml `models` entries of the table
 GRID_ONLY_MODELS = ("mlp_bn_10_100", "mlp_bn_2_10000", "res_bn_5_500")  # timed at one B, for the projection
-TINY = {"resnet18_leaky": {"width": 4}, "vgg16_bn": {"width": 8}, "mlp_bn_10_100": {"depth": 2, "width": 16},
-        "mlp_bn_2_10000": {"depth": 2, "width": 32}, "res_bn_5_500": {"depth": 1, "width": 16},
-        "vit_small": {"dim": 32, "depth": 1, "heads": 2, "dim_head": 8, "mlp_dim": 32}}
 
 
 @dataclass(frozen=True)
@@ -131,11 +128,6 @@ def resource_fit(rates: dict[str, dict], presets: dict, batch: int) -> None:
               f"step_seconds_per_run: {slope:.5f}")
 
 
-def _options(preset: dict) -> dict:
-    """A config.yaml model preset's architecture options (all but `arch`)."""
-    return {k: v for k, v in preset.items() if k != "arch"}
-
-
 def main() -> None:
     """Parse the flags, measure the table, print the projection."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -148,7 +140,8 @@ def main() -> None:
     args = ap.parse_args()
     config = yaml.safe_load(open(args.config))
     presets = {name: config["models"][name] for name in args.only or TABLE_MODELS + GRID_ONLY_MODELS}
-    models = {name: (p["arch"], {**_options(p), **(TINY[name] if args.tiny else {})}) for name, p in presets.items()}
+    models = {name: (p["arch"], {**preset_options(p), **(TINY[name] if args.tiny else {})})
+              for name, p in presets.items()}
     setup = Setup(device=torch.device(args.device), models=models,
                   batches=(4, 8) if args.tiny else (4, 8, 16), ks=(1, 2) if args.tiny else (1, 8, 32),
                   steps=3 if args.tiny else 20, size=16 if args.tiny else 32, repeats=2 if args.tiny else 3,
@@ -159,7 +152,7 @@ def main() -> None:
     with kernel_flags(args.kernels):  # plain and fused alike, as the engine trains
         rates = table(setup)
     resource_fit(rates, presets, setup.batches[-1])
-    by_cost = {cost_key(presets[name]["arch"], _options(presets[name])): r for name, r in rates.items()}
+    by_cost = {cost_key(presets[name]["arch"], preset_options(presets[name])): r for name, r in rates.items()}
     unit = "GPU-hours" if setup.device.type == "cuda" else "CPU-hours"
     projection(by_cost, list(grid.all_runs(config).values()), setup.ks, unit)
 

@@ -1,0 +1,86 @@
+"""The benchmarks' own logic: bench_conv flags a wrong or non-deterministic candidate and never chooses it, picks
+the fastest correct one, writes a table PackedConv2d reads; the --tiny paths of bench_conv and bench_gpu run."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from bench import bench_conv
+from bench.bench_conv import Result, fastest
+from lowrank.models import packed_conv
+from lowrank.models.packed_conv import CANDIDATES, LayerShape
+
+CPU = torch.device("cpu")
+SHAPE = LayerShape("cpu", 2, 2, 3, 6, 6, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, True)
+
+
+def test_fastest_takes_the_quickest_eligible_candidate() -> None:
+    """Wrong, non-deterministic and out-of-memory candidates are never chosen, however fast; a correct one is
+    chosen only when more than 5 % faster than the grouped convolution."""
+    results = {"grouped": Result(1.0, 1e-7, True), "channels_last": Result(0.1, 1e-2, True),
+               "unfold_bmm": Result(0.2, 1e-7, False), "per_run": Result(None, float("nan"), False, "OOM")}
+    assert fastest(results) == "grouped"
+    assert fastest({**results, "per_run": Result(0.9, 1e-7, True)}) == "per_run"
+    assert fastest({**results, "per_run": Result(0.96, 1e-7, True)}) == "grouped"
+    assert fastest({"grouped": Result(None, float("nan"), False, "OOM"), "per_run": Result(3.0, 1e-7, True)}) \
+        == "per_run"
+
+
+def test_measure_flags_wrong_and_nondeterministic_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate off by a permutation deviates by O(1) (WRONG); one adding fresh noise does not repeat its bytes;
+    the real candidates pass both checks."""
+    monkeypatch.setitem(CANDIDATES, "flipped", lambda *a: packed_conv.grouped(*a).flip(1))
+    monkeypatch.setitem(CANDIDATES, "noisy", lambda *a: packed_conv.grouped(*a) * (1 + 1e-6 * torch.rand(()).item()))
+    results = bench_conv.measure(SHAPE, True, CPU, repeats=1, iters=1)
+    assert results["flipped"].deviation > 0.1 and results["flipped"].deterministic and not results["flipped"].ok
+    assert results["noisy"].deviation < 1e-4 and not results["noisy"].deterministic and not results["noisy"].ok
+    for name in ("grouped", "channels_last", "unfold_bmm", "per_run"):
+        assert results[name].ok and results[name].deviation < 1e-5, name
+    assert fastest(results) not in ("flipped", "noisy")
+
+
+def test_written_table_switches_packed_conv(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The module write_table writes holds the non-default choices, keyed so that packed_conv.choice finds them."""
+    other = SHAPE._replace(batch=4)
+    results = {SHAPE: {"grouped": Result(1.0, 1e-7, True), "unfold_bmm": Result(0.5, 1e-7, True)},
+               other: {"grouped": Result(1.0, 1e-7, True), "unfold_bmm": Result(0.99, 1e-7, True)}}
+    path = tmp_path / "table.py"
+    bench_conv.write_table(results, path, "test")
+    namespace: dict = {}
+    exec(path.read_text(), namespace)
+    monkeypatch.setattr(packed_conv, "CHOICES", namespace["CHOICES"])
+    assert packed_conv.choice(SHAPE) == "unfold_bmm" and packed_conv.choice(other) == "grouped"
+    assert len(namespace["CHOICES"]) == 1
+
+
+def test_conv_shapes_of_resnet18() -> None:
+    """ResNet-18 at width 4 on 8x8 images: the stem, 4 stages of two blocks, 3 strided 1x1 shortcuts (20 convs),
+    the stem's input without gradient."""
+    shapes = bench_conv.conv_shapes("resnet18", {"width": 4}, 2, 3, 8, "cpu")
+    assert sum(shapes.values()) == 20
+    stem = LayerShape("cpu", 3, 2, 3, 8, 8, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, False)
+    assert shapes[stem, False] == 1
+    assert shapes[stem._replace(channels=8, height=4, width=4, out_channels=16, kernel=(1, 1), stride=(2, 2),
+                                padding=(0, 0)), True] == 1
+
+
+def run_main(module, argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> str:
+    """A benchmark's main() with these command-line flags, its printed output."""
+    monkeypatch.setattr(sys, "argv", [module.__name__, *argv])
+    module.main()
+    return capsys.readouterr().out
+
+
+def test_bench_conv_tiny_runs_and_writes(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`bench_conv --tiny --device cpu --write PATH`: every layer of both nets timed, a loadable table written."""
+    out = run_main(bench_conv, ["--tiny", "--device", "cpu", "--repeats", "1", "--iters", "1", "--write",
+                                str(tmp_path / "t.py")], monkeypatch, capsys)
+    table = out.split("matmul.allow_tf32=False)")[1]
+    assert out.count("all convolutions:") == 2 and "WRONG" not in table and "nondet" not in table
+    namespace: dict = {}
+    exec((tmp_path / "t.py").read_text(), namespace)
+    assert all(name in CANDIDATES and len(shape) == len(LayerShape._fields)
+               for shape, name in namespace["CHOICES"].items())
