@@ -3,12 +3,13 @@ the fastest correct one, writes a table PackedConv2d reads; the --tiny paths of 
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
 import torch
 
-from bench import bench_conv
+from bench import bench_conv, bench_gpu
 from bench.bench_conv import Result, fastest
 from lowrank.models import packed_conv
 from lowrank.models.packed_conv import CANDIDATES, LayerShape
@@ -84,3 +85,33 @@ def test_bench_conv_tiny_runs_and_writes(tmp_path, monkeypatch: pytest.MonkeyPat
     exec((tmp_path / "t.py").read_text(), namespace)
     assert all(name in CANDIDATES and len(shape) == len(LayerShape._fields)
                for shape, name in namespace["CHOICES"].items())
+
+
+def test_train_flops_per_image_counts_matrix_products() -> None:
+    """MLP-BN-2-16 on 3x4x4 images: 3 x 2 x (48·16 + 16·16 + 16·10) multiply-adds = 7,104 FLOPs; the paper's
+    ResNet-18 on 32x32 images: 3 x 1.11 GFLOP."""
+    assert bench_gpu.train_flops_per_image("mlp_bn", {"depth": 2, "width": 16}, 4) == 3 * 2 * 1184
+    assert bench_gpu.train_flops_per_image("resnet18", {}, 32) == pytest.approx(3 * 1.1108e9, rel=1e-4)
+
+
+def test_row_gives_images_utilisation_and_ratios() -> None:
+    """100 model-steps/s at B = 4 of a 1-GFLOP image on a 1-TFLOP/s device: 400 images/s, 40 % of peak; 2x the
+    plain loop, 1.25x the best of the sharing processes (80 with 4, 60 with 8; an OOM ignored)."""
+    measured = {(4, ("plain", 1)): 50.0, (4, ("shared", 4)): 80.0, (4, ("shared", 8)): 60.0,
+                (8, ("shared", 4)): 500.0, (4, ("fused", 8)): 100.0, (4, ("fused", 32)): "OOM"}
+    line = bench_gpu.row("resnet18_leaky", 4, ("fused", 8), measured, 1e9, 1.0)
+    assert line.split() == ["resnet18_leaky", "4", "fused", "K=8", "100", "400", "40.00%", "2.00", "1.25"]
+    assert bench_gpu.row("resnet18_leaky", 4, ("fused", 32), measured, 1e9, 1.0).split()[-1] == "OOM"
+    assert bench_gpu.row("resnet18_leaky", 4, ("shared", 8), measured, 1e9, 1.0).split()[-1] == "1.20"
+
+
+def test_bench_gpu_tiny_runs_every_method(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`bench_gpu --tiny --device cpu` on one model: plain, 2 processes sharing the device and fused rows, each
+    with a rate, and a projection line per method."""
+    out = run_main(bench_gpu, ["--tiny", "--device", "cpu", "--only", "mlp_bn_10_100", "--procs", "2"],
+                   monkeypatch, capsys)
+    rows = re.findall(r"^ +mlp_bn_10_100 +8 +(plain|\d+ procs|fused K=\d+) +(\d+) ", out, flags=re.M)
+    assert [method for method, _ in rows] == ["plain", "2 procs", "fused K=1", "fused K=2"]
+    assert all(int(rate) > 0 for _, rate in rows)
+    for label in ("plain:", "2 procs:", "fused K=1:", "fused K=2:"):
+        assert f"{label}" in out and "CPU-hours" in out.split(label)[1].splitlines()[0]
