@@ -198,10 +198,13 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=3, help="forward + backward passes per timing")
     ap.add_argument("--write", nargs="?", const=TABLE_PATH, type=Path, metavar="PATH",
                     help=f"write the chosen table (default {TABLE_PATH})")
+    ap.add_argument("--batches", type=int, nargs="+", help="batch sizes B (default 4 8 16; --tiny: 2)")
+    ap.add_argument("--ks", type=int, nargs="+", help="pack sizes K (default 8 32; --tiny: 2)")
     args = ap.parse_args()
     config = yaml.safe_load(open(args.config))
     device = torch.device(args.device)
-    batches, ks, size = ((2,), (2,), 8) if args.tiny else ((4, 8, 16), (8, 32), 32)
+    batches = args.batches or ((2,) if args.tiny else (4, 8, 16))
+    ks, size = args.ks or ((2,) if args.tiny else (8, 32)), 8 if args.tiny else 32
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     header = (f"Measured on {name}, torch {torch.__version__}, kernels {args.kernels}{', TINY models' if args.tiny else ''}"
               f", {time.strftime('%Y-%m-%d', time.gmtime())}.")
