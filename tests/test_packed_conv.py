@@ -9,6 +9,8 @@ import torch.nn.functional as F
 
 from lowrank.models import packed, packed_conv
 from lowrank.models.packed_conv import CANDIDATES, LayerShape
+from test_pack import configs, trained
+from test_train import single_thread  # noqa: F401 (autouse: one thread, as the engine's tests)
 
 # (C, O, kernel, stride, padding, bias, side): a ResNet-18 stem, block convs and 1x1 shortcut, a VGG-16 conv (bias)
 SHAPES = {
@@ -126,3 +128,20 @@ def test_shipped_table_names_known_candidates() -> None:
     """Every entry of the shipped table is a full LayerShape naming an existing candidate."""
     for shape, name in packed_conv.CHOICES.items():
         assert len(shape) == len(LayerShape._fields) and name in CANDIDATES
+
+
+@pytest.mark.parametrize("name", [n for n in CANDIDATES if n != "grouped"])
+@pytest.mark.parametrize("arch", ["resnet18", "vgg16_bn"])
+def test_engine_trains_the_same_with_any_candidate(name: str, arch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A float64 pack of 3 trained 2 epochs (lowrank.train.Pack) with every convolution switched to one candidate
+    ends within 1e-10 of the same pack on the grouped convolution: weights, momentum and BatchNorm buffers."""
+    cfgs = configs(arch, "float64", n_train=16)
+    reference, _ = trained(cfgs, epochs=2)
+    monkeypatch.setattr(packed_conv, "choice", lambda shape: name)
+    switched, _ = trained(cfgs, epochs=2)
+    for k in range(len(cfgs)):
+        pairs = [(switched.run_vector(k), reference.run_vector(k)),
+                 (switched.run_vector(k, momentum=True), reference.run_vector(k, momentum=True))]
+        pairs += [(switched.buffers[b][k], reference.buffers[b][k]) for b in reference.buffer_names]
+        for got, want in pairs:
+            assert (got - want).abs().max().item() <= 1e-10 * want.abs().max().item(), f"{name} {arch} run {k}"
