@@ -18,13 +18,13 @@ if [ "${1:-}" = "--smoke" ]; then
   CHECK=(--device cpu --ks 1 --steps 2); CONV=(--device cpu --tiny --repeats 1 --iters 1)
   GPU=(--device cpu --tiny --only resnet18_leaky --procs 2); TABLE=$OUT/conv_table.py; CONV+=(--write "$TABLE")
 else
-  CHECK=(--ks 8); CONV=(--budget-s 60 --write); GPU=(--budget-s 210); TABLE=lowrank/models/conv_table.py
+  CHECK=(--ks 8); CONV=(--budget-s 75 --repeats 3 --write); GPU=(--budget-s 210); TABLE=lowrank/models/conv_table.py
 fi
 
 step() {  # step SECONDS MODULE ARGS...: run one benchmark module, killed after SECONDS
   local limit=$1; shift
   echo "== $PY -m $* (at most $limit s), $(date -u +%H:%M:%S)"
-  timeout "$limit" "$PY" -m "$@"
+  timeout --kill-after=10 "$limit" "$PY" -m "$@"
   echo "== exit status $?"
 }
 
@@ -32,7 +32,7 @@ step() {  # step SECONDS MODULE ARGS...: run one benchmark module, killed after 
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
   git log -1 --format='commit %h: %s' 2>/dev/null
   step 100 bench.check_device "${CHECK[@]}"
-  step 100 bench.bench_conv "${CONV[@]}"
+  step 110 bench.bench_conv "${CONV[@]}"
   [ "$TABLE" -ef "$OUT/conv_table.py" ] || cp "$TABLE" "$OUT/conv_table.py"
   step 270 bench.bench_gpu "${GPU[@]}"
 } 2>&1 | tee "$OUT/gpu_session.log"

@@ -11,6 +11,7 @@ import torch
 
 from bench import bench_conv, bench_gpu
 from bench.bench_conv import Result, fastest
+from bench.sharing import Sharing
 from lowrank.models import packed_conv
 from lowrank.models.packed_conv import CANDIDATES, LayerShape
 
@@ -115,3 +116,11 @@ def test_bench_gpu_tiny_runs_every_method(monkeypatch: pytest.MonkeyPatch, capsy
     assert all(int(rate) > 0 for _, rate in rows)
     for label in ("plain:", "2 procs:", "fused K=1:", "fused K=2:"):
         assert f"{label}" in out and "CPU-hours" in out.split(label)[1].splitlines()[0]
+
+
+def test_sharing_reports_a_failed_worker_and_goes_on() -> None:
+    """A worker whose run cannot be built makes the measurement 'failed' (not a hang or a crash); the same pool
+    then measures a valid run at a positive rate."""
+    with Sharing(1, CPU, "exact") as sharing:
+        assert sharing.measure(1, "no_such_arch", {}, 4, 2, 8, 0.1) == "failed"
+        assert sharing.measure(1, "mlp_bn", {"depth": 1, "width": 8}, 4, 2, 8, 0.2) > 0
