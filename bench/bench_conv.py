@@ -201,6 +201,10 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", help="batch sizes B (default 4 8 16; --tiny: 2)")
     ap.add_argument("--ks", type=int, nargs="+", help="pack sizes K (default 8 32; --tiny: 2)")
     args = ap.parse_args()
+    for flag, values in (("--batches", args.batches), ("--ks", args.ks), ("--repeats", [args.repeats]),
+                         ("--iters", [args.iters])):
+        if values and min(values) < 1:
+            ap.error(f"{flag} must be at least 1")
     config = yaml.safe_load(open(args.config))
     device = torch.device(args.device)
     batches = args.batches or ((2,) if args.tiny else (4, 8, 16))

@@ -176,6 +176,10 @@ def main() -> None:
     ap.add_argument("--peak-tflops", type=float, default=H200_FP32_TFLOPS,
                     help="the device's float32 peak in TFLOP/s, for utilisation (default: H200 without TF32)")
     args = ap.parse_args()
+    if args.procs and min(args.procs) < 1:
+        ap.error("--procs: every number of processes must be at least 1")
+    if args.peak_tflops <= 0:
+        ap.error("--peak-tflops must be positive")
     config = yaml.safe_load(open(args.config))
     presets = {name: config["models"][name] for name in args.only or TABLE_MODELS + GRID_ONLY_MODELS}
     models_ = {name: (p["arch"], {**preset_options(p), **(TINY[name] if args.tiny else {})})

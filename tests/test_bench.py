@@ -124,3 +124,15 @@ def test_sharing_reports_a_failed_worker_and_goes_on() -> None:
     with Sharing(1, CPU, "exact") as sharing:
         assert sharing.measure(1, "no_such_arch", {}, 4, 2, 8, 0.1) == "failed"
         assert sharing.measure(1, "mlp_bn", {"depth": 1, "width": 8}, 4, 2, 8, 0.2) > 0
+
+
+@pytest.mark.parametrize("module, argv, flag", [("bench_conv", ["--ks", "0"], "--ks"),
+                                                ("bench_conv", ["--iters", "0"], "--iters"),
+                                                ("bench_gpu", ["--procs", "4", "0"], "--procs"),
+                                                ("bench_gpu", ["--peak-tflops", "0"], "--peak-tflops")])
+def test_bad_flags_stop_before_any_work(module: str, argv: list[str], flag: str, monkeypatch, capsys) -> None:
+    """A count below 1 or a non-positive peak stops at parsing, naming the flag."""
+    with pytest.raises(SystemExit):
+        run_main({"bench_conv": bench_conv, "bench_gpu": bench_gpu}[module], ["--device", "cpu", *argv],
+                 monkeypatch, capsys)
+    assert flag in capsys.readouterr().err
