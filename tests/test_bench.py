@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from bench import bench_conv, bench_gpu
+from bench import bench_conv, bench_gpu, profile_step
 from bench.bench_conv import Result, fastest
 from bench.sharing import Sharing
 from lowrank.models import packed_conv
@@ -136,3 +136,12 @@ def test_bad_flags_stop_before_any_work(module: str, argv: list[str], flag: str,
         run_main({"bench_conv": bench_conv, "bench_gpu": bench_gpu}[module], ["--device", "cpu", *argv],
                  monkeypatch, capsys)
     assert flag in capsys.readouterr().err
+
+
+def test_profile_step_tiny_prints_the_step_and_its_operators(monkeypatch, capsys) -> None:
+    """`profile_step --tiny --device cpu`: the wall time per pack step, the busy time, and the operator table."""
+    out = run_main(profile_step, ["--tiny", "--device", "cpu", "--k", "2", "--batch", "4", "--steps", "2",
+                                  "--rows", "3"], monkeypatch, capsys)
+    wall, busy = map(float, re.search(r"B=4 K=2 on cpu, kernels exact: ([\d.]+) ms per pack step; operators busy "
+                                      r"([\d.]+) ms", out).groups())
+    assert wall > 0 and busy > 0 and "aten::" in out
