@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from lowrank.models import packed_conv
 from lowrank.models.packed_conv import CANDIDATES, LayerShape
 
 CPU = torch.device("cpu")
+CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 SHAPE = LayerShape("cpu", 2, 2, 3, 6, 6, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, True)
 
 
@@ -70,8 +72,8 @@ def test_conv_shapes_of_resnet18() -> None:
 
 
 def run_main(module, argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> str:
-    """A benchmark's main() with these command-line flags, its printed output."""
-    monkeypatch.setattr(sys, "argv", [module.__name__, *argv])
+    """A benchmark's main() with these command-line flags (and the repository's config.yaml), its printed output."""
+    monkeypatch.setattr(sys, "argv", [module.__name__, "--config", str(CONFIG), *argv])
     module.main()
     return capsys.readouterr().out
 
