@@ -27,6 +27,7 @@ from bench.sharing import Sharing
 from lowrank import grid, models
 from lowrank.config import RunConfig
 from lowrank.data import DATASETS
+from lowrank.models import packed_conv
 from lowrank.train import KERNELS, kernel_flags
 
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn", "vit_small")  # config.yaml `models` entries of the table
@@ -194,7 +195,9 @@ def main() -> None:
     name = torch.cuda.get_device_name(setup.device) if setup.device.type == "cuda" else "cpu"
     print(f"{'TINY models, ' if args.tiny else ''}{name}, torch {torch.__version__}, kernels {args.kernels}, "
           f"{setup.steps} steps per timed epoch, best of {setup.repeats}; model-steps/s = K x steps/s; "
-          f"MFU against {args.peak_tflops:g} TFLOP/s")
+          f"MFU against {args.peak_tflops:g} TFLOP/s; packed convolutions: "
+          f"{sum(shape[0] == setup.device.type for shape in packed_conv.CHOICES)} layer shapes switched from grouped "
+          f"by lowrank/models/conv_table.py")
     with Sharing(max(procs), setup.device, args.kernels) as sharing, kernel_flags(args.kernels):
         rates = table(setup, sharing)
     resource_fit(rates, presets, setup.batches[-1])

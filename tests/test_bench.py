@@ -109,14 +109,14 @@ def test_row_gives_images_utilisation_and_ratios() -> None:
 
 
 def test_bench_gpu_tiny_runs_every_method(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    """`bench_gpu --tiny --device cpu` on one model: plain, 2 processes sharing the device and fused rows, each
+    """`bench_gpu --tiny --device cpu` on one model: plain, 1 process sharing the device and fused rows, each
     with a rate, and a projection line per method."""
-    out = run_main(bench_gpu, ["--tiny", "--device", "cpu", "--only", "mlp_bn_10_100", "--procs", "2"],
+    out = run_main(bench_gpu, ["--tiny", "--device", "cpu", "--only", "mlp_bn_10_100", "--procs", "1"],
                    monkeypatch, capsys)
     rows = re.findall(r"^ +mlp_bn_10_100 +8 +(plain|\d+ procs|fused K=\d+) +(\d+) ", out, flags=re.M)
-    assert [method for method, _ in rows] == ["plain", "2 procs", "fused K=1", "fused K=2"]
+    assert [method for method, _ in rows] == ["plain", "1 procs", "fused K=1", "fused K=2"]
     assert all(int(rate) > 0 for _, rate in rows)
-    for label in ("plain:", "2 procs:", "fused K=1:", "fused K=2:"):
+    for label in ("plain:", "1 procs:", "fused K=1:", "fused K=2:"):
         assert f"{label}" in out and "CPU-hours" in out.split(label)[1].splitlines()[0]
 
 
