@@ -1,10 +1,14 @@
-"""GPU benchmark: the paper's ResNet-18, VGG-16-BN and ViT at B = 4, 8, 16 as fused packs of K = 1, 8, 32 runs
-against a plain per-run loop, and the GPU-hours the whole paper grid (config.yaml) would take either way.
+"""GPU benchmark: the paper's ResNet-18, VGG-16-BN and ViT at B = 4, 8, 16 trained three ways: a plain per-run
+loop, N plain processes sharing the device (N = 4, 8), and fused packs of K = 1, 8, 32 runs; with images/s, model
+FLOPs utilisation, and the GPU-hours the whole paper grid (config.yaml) would take each way.
 
 The plain loop trains its runs one after another, so its model-steps/s do not depend on K: it is timed once per
-model and batch size (one run). Fused rates are K x pack steps per second. Every timing is the best of a few
-epochs after a warm-up epoch, bounded by a time budget; combinations that run out of memory or time are shown as
-such. `--device cpu --tiny` runs the same code on small models and tiny data, to show that it runs.
+model and batch size (one run). N processes sharing the device each train one plain run over the same window
+(bench.sharing); their rates add up. Fused rates are K x pack steps per second. Every plain and fused timing is
+the best of a few epochs after a warm-up epoch, bounded by a time budget; combinations that run out of memory or
+time are shown as such. Utilisation is images/s x training FLOPs per image (3 x one image's forward FLOPs,
+counted by torch.utils.flop_counter) over the device's peak (--peak-tflops). `--device cpu --tiny` runs the same
+code on small models and tiny data, to show that it runs.
 """
 
 from __future__ import annotations
@@ -16,34 +20,36 @@ from dataclasses import dataclass
 
 import torch
 import yaml
+from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import best_seconds, configs, fused_epoch, load, plain_epoch
-from lowrank import grid
-from lowrank.data import DATASETS
+from bench.common import TINY, best_seconds, configs, fused_epoch, load, plain_epoch, preset_options
+from bench.sharing import Sharing
+from lowrank import grid, models
 from lowrank.config import RunConfig
+from lowrank.data import DATASETS
+from lowrank.models import packed_conv
 from lowrank.train import KERNELS, kernel_flags
 
-# training-set sizes of the paper's datasets (SVHN: the 73,257-image train split, without "extra")
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn", "vit_small")  # config.yaml `models` entries of the table
 GRID_ONLY_MODELS = ("mlp_bn_10_100", "mlp_bn_2_10000", "res_bn_5_500")  # timed at one B, for the projection
-TINY = {"resnet18_leaky": {"width": 4}, "vgg16_bn": {"width": 8}, "mlp_bn_10_100": {"depth": 2, "width": 16},
-        "mlp_bn_2_10000": {"depth": 2, "width": 32}, "res_bn_5_500": {"depth": 1, "width": 16},
-        "vit_small": {"dim": 32, "depth": 1, "heads": 2, "dim_head": 8, "mlp_dim": 32}}
+H200_FP32_TFLOPS = 67.0  # NVIDIA's H200 float32 peak without TF32 (dense)
+Method = tuple[str, int]  # ("plain", 1), ("shared", N processes) or ("fused", K runs per pack)
 
 
 @dataclass(frozen=True)
 class Setup:
-    """What one invocation measures: models, batch sizes, pack sizes, and how much time each timing gets."""
+    """What one invocation measures: models, batch sizes, methods, and how much time each timing gets."""
 
     device: torch.device
     models: dict[str, tuple[str, dict]]  # config.yaml model name -> (arch, options it is timed with)
     batches: tuple[int, ...]
-    ks: tuple[int, ...]
+    methods: tuple[Method, ...]
     steps: int  # steps per timed epoch
     size: int  # image side
     repeats: int
-    measure_s: float  # budget of one timing
+    measure_s: float  # budget of one timing (the sharing window is half of it)
     total_s: float  # budget of the whole table
+    peak_tflops: float  # the device's float32 peak, for utilisation
 
 
 def cost_key(arch: str, options: dict) -> tuple:
@@ -51,13 +57,30 @@ def cost_key(arch: str, options: dict) -> tuple:
     return arch, tuple(sorted((k, v) for k, v in options.items() if k != "activation"))
 
 
-def measure(setup: Setup, arch: str, options: dict, batch: int, k: int | None) -> float | str:
-    """Model-steps/s of the plain loop (k None) or of a fused pack of k runs; 'OOM' when it does not fit."""
-    n = k or 1
+def method_label(method: Method) -> str:
+    """'plain', '4 procs', 'fused K=8'."""
+    kind, n = method
+    return {"plain": "plain", "shared": f"{n} procs", "fused": f"fused K={n}"}[kind]
+
+
+def train_flops_per_image(arch: str, options: dict, size: int) -> float:
+    """Training FLOPs of one image: 3 x its forward FLOPs (convolutions and matrix products, counted on the meta
+    device by torch.utils.flop_counter), the usual estimate of forward + backward."""
+    model = models.build(arch, image_size=size, **options).to("meta").eval()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.empty(1, 3, size, size, device="meta"))
+    return 3.0 * counter.get_total_flops()
+
+
+def measure(setup: Setup, sharing: Sharing, arch: str, options: dict, batch: int, method: Method) -> float | str:
+    """Model-steps/s of one method at one batch size; 'OOM' when it does not fit."""
+    kind, n = method
+    if kind == "shared":
+        return sharing.measure(n, arch, options, batch, setup.steps, setup.size, setup.measure_s / 2)
     cfgs = configs(arch, options, n, batch, batch * setup.steps, setup.size)
     try:
         data = load(cfgs[0], setup.device)
-        epoch = (fused_epoch if k else plain_epoch)(cfgs, data, setup.device)
+        epoch = (fused_epoch if kind == "fused" else plain_epoch)(cfgs, data, setup.device)
         seconds = best_seconds({"epoch": epoch}, setup.device, setup.repeats, setup.measure_s)["epoch"]
     except torch.cuda.OutOfMemoryError:
         return "OOM"
@@ -67,34 +90,43 @@ def measure(setup: Setup, arch: str, options: dict, batch: int, k: int | None) -
     return n * setup.steps / seconds
 
 
-def table(setup: Setup) -> dict[str, dict]:
-    """Measure and print every (model, B, K); return {model name: {(B, K or None): model-steps/s}}."""
+def table(setup: Setup, sharing: Sharing) -> dict[str, dict]:
+    """Measure and print every (model, B, method); return {model name: {(B, method): model-steps/s}}."""
     rates: dict[str, dict] = {}
     deadline = time.perf_counter() + setup.total_s
-    print(f"{'model':>16} {'B':>4} {'K':>4} {'plain steps/s':>14} {'fused steps/s':>14} {'ratio':>6}")
+    print(f"{'model':>16} {'B':>4} {'method':>11} {'steps/s':>8} {'images/s':>9} {'MFU':>7} {'x plain':>8} "
+          f"{'x best procs':>12}")
     for name, (arch, options) in setup.models.items():
         measured = rates.setdefault(name, {})
+        flops = train_flops_per_image(arch, options, setup.size)
         for batch in setup.batches if name in TABLE_MODELS else setup.batches[-1:]:
-            for k in (None, *setup.ks):  # None: the plain loop
+            for method in setup.methods:
                 over = time.perf_counter() > deadline
-                measured[batch, k] = "skipped" if over else measure(setup, arch, options, batch, k)
-            plain = measured[batch, None]
-            for k in setup.ks:
-                fused = measured[batch, k]
-                ratio = f"{fused / plain:6.2f}" if isinstance(fused, float) and isinstance(plain, float) else ""
-                print(f"{name:>16} {batch:>4} {k:>4} {_fmt(plain):>14} {_fmt(fused):>14} {ratio:>6}", flush=True)
+                measured[batch, method] = "skipped" if over else measure(setup, sharing, arch, options, batch, method)
+                print(row(name, batch, method, measured, flops, setup.peak_tflops), flush=True)
     return rates
 
 
-def _fmt(rate: float | str) -> str:
-    return f"{rate:.0f}" if isinstance(rate, float) else rate
+def row(name: str, batch: int, method: Method, measured: dict, flops: float, peak_tflops: float) -> str:
+    """One table row: model-steps/s, images/s, the fraction of peak, and the ratio to the plain loop and (for a
+    fused pack) to the best number of sharing processes at the same B."""
+    rate = measured[batch, method]
+    if not isinstance(rate, float):
+        return f"{name:>16} {batch:>4} {method_label(method):>11} {rate:>8}"
+    images = rate * batch
+    plain = measured.get((batch, ("plain", 1)))
+    shared = [r for (b, (kind, _)), r in measured.items() if b == batch and kind == "shared" and isinstance(r, float)]
+    x_plain = f"{rate / plain:8.2f}" if isinstance(plain, float) else f"{'':>8}"
+    x_shared = f"{rate / max(shared):12.2f}" if method[0] == "fused" and shared else ""
+    return (f"{name:>16} {batch:>4} {method_label(method):>11} {rate:>8.0f} {images:>9.0f} "
+            f"{images * flops / (peak_tflops * 1e12):>7.2%} {x_plain} {x_shared}")
 
 
-def step_seconds(rates: dict, run: RunConfig, k: int | None) -> float | None:
-    """Seconds per model-step of `run` (plain, or in a pack of k): from the largest measured B <= its batch size
-    (else the smallest), scaled in proportion to the batch size; None if nothing usable was measured."""
-    measured = {b: r for (b, kk), r in rates.get(cost_key(run.arch, run.arch_options), {}).items()
-                if kk == k and isinstance(r, float)}
+def step_seconds(rates: dict, run: RunConfig, method: Method) -> float | None:
+    """Seconds per model-step of `run` by `method`: from the largest measured B <= its batch size (else the
+    smallest), scaled in proportion to the batch size; None if nothing usable was measured."""
+    measured = {b: r for (b, m), r in rates.get(cost_key(run.arch, run.arch_options), {}).items()
+                if m == method and isinstance(r, float)}
     if not measured:
         return None
     below = [b for b in measured if b <= run.batch_size]
@@ -102,18 +134,17 @@ def step_seconds(rates: dict, run: RunConfig, k: int | None) -> float | None:
     return run.batch_size / b / measured[b]
 
 
-def projection(rates: dict, runs: list[RunConfig], ks: tuple[int, ...], unit: str) -> None:
-    """Print the device-hours of all runs: epochs x steps per epoch x seconds per model-step, plain and fused."""
+def projection(rates: dict, runs: list[RunConfig], methods: tuple[Method, ...], unit: str) -> None:
+    """Print the device-hours of all runs by each method: epochs x steps per epoch x seconds per model-step."""
     steps = {run.run_id: run.epochs * math.ceil(DATASETS[run.dataset].train_size / run.batch_size) for run in runs}
     print(f"paper grid: {len(runs)} runs, {sum(steps.values()):,} model-steps "
           f"(per-step times scaled in proportion to B from the nearest measured B, CIFAR-shaped data)")
-    for k in (None, *ks):
-        seconds = [step_seconds(rates, run, k) for run in runs]
+    for method in methods:
+        seconds = [step_seconds(rates, run, method) for run in runs]
         missing = sum(s is None for s in seconds)
         hours = sum(steps[run.run_id] * s for run, s in zip(runs, seconds) if s is not None) / 3600
-        label = "plain loop" if k is None else f"fused K={k}"
         note = f" (without {missing} runs whose model was not measured)" if missing else ""
-        print(f"  {label:>11}: {hours:10.1f} {unit}{note}")
+        print(f"  {method_label(method):>11}: {hours:10.1f} {unit}{note}")
 
 
 def resource_fit(rates: dict[str, dict], presets: dict, batch: int) -> None:
@@ -121,7 +152,8 @@ def resource_fit(rates: dict[str, dict], presets: dict, batch: int) -> None:
     seconds per pack step at `batch` against K (step_seconds + K x step_seconds_per_run)."""
     print(f"config.yaml resources (seconds per pack step at B={batch} = step_seconds + K x step_seconds_per_run):")
     for name, measured in rates.items():
-        points = [(k, k / r) for (b, k), r in measured.items() if b == batch and k and isinstance(r, float)]
+        points = [(k, k / r) for (b, (kind, k)), r in measured.items()
+                  if b == batch and kind == "fused" and isinstance(r, float)]
         if len(points) < 2:
             continue
         mean_k = sum(k for k, _ in points) / len(points)
@@ -131,37 +163,47 @@ def resource_fit(rates: dict[str, dict], presets: dict, batch: int) -> None:
               f"step_seconds_per_run: {slope:.5f}")
 
 
-def _options(preset: dict) -> dict:
-    """A config.yaml model preset's architecture options (all but `arch`)."""
-    return {k: v for k, v in preset.items() if k != "arch"}
-
-
 def main() -> None:
-    """Parse the flags, measure the table, print the projection."""
+    """Parse the flags, measure the table, print the resource fit and the projection."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true", help="small models, 3 steps per epoch (a smoke test)")
     ap.add_argument("--config", default="config.yaml", help="the paper grid and its model presets")
     ap.add_argument("--budget-s", type=float, default=360.0, help="seconds for the whole table (the rest is skipped)")
     ap.add_argument("--only", nargs="+", choices=TABLE_MODELS + GRID_ONLY_MODELS, help="time only these models")
-    ap.add_argument("--kernels", default="exact", choices=KERNELS, help="cuDNN settings, plain and fused alike")
+    ap.add_argument("--kernels", default="exact", choices=KERNELS, help="cuDNN settings, every method alike")
+    ap.add_argument("--procs", type=int, nargs="+", help="numbers of plain processes sharing the device "
+                    "(default 4 8; --tiny: 2)")
+    ap.add_argument("--peak-tflops", type=float, default=H200_FP32_TFLOPS,
+                    help="the device's float32 peak in TFLOP/s, for utilisation (default: H200 without TF32)")
     args = ap.parse_args()
+    if args.procs and min(args.procs) < 1:
+        ap.error("--procs: every number of processes must be at least 1")
+    if args.peak_tflops <= 0:
+        ap.error("--peak-tflops must be positive")
     config = yaml.safe_load(open(args.config))
     presets = {name: config["models"][name] for name in args.only or TABLE_MODELS + GRID_ONLY_MODELS}
-    models = {name: (p["arch"], {**_options(p), **(TINY[name] if args.tiny else {})}) for name, p in presets.items()}
-    setup = Setup(device=torch.device(args.device), models=models,
-                  batches=(4, 8) if args.tiny else (4, 8, 16), ks=(1, 2) if args.tiny else (1, 8, 32),
-                  steps=3 if args.tiny else 20, size=16 if args.tiny else 32, repeats=2 if args.tiny else 3,
-                  measure_s=1.0 if args.tiny else 6.0, total_s=args.budget_s)
+    models_ = {name: (p["arch"], {**preset_options(p), **(TINY[name] if args.tiny else {})})
+               for name, p in presets.items()}
+    procs = tuple(args.procs or ((2,) if args.tiny else (4, 8)))
+    ks = (1, 2) if args.tiny else (1, 8, 32)
+    methods = (("plain", 1), *(("shared", n) for n in procs), *(("fused", k) for k in ks))
+    setup = Setup(device=torch.device(args.device), models=models_, batches=(4, 8) if args.tiny else (4, 8, 16),
+                  methods=methods, steps=3 if args.tiny else 20, size=16 if args.tiny else 32,
+                  repeats=2 if args.tiny else 3, measure_s=1.0 if args.tiny else 6.0, total_s=args.budget_s,
+                  peak_tflops=args.peak_tflops)
     name = torch.cuda.get_device_name(setup.device) if setup.device.type == "cuda" else "cpu"
-    print(f"{'TINY models, ' if args.tiny else ''}{name}, torch {torch.__version__}, {setup.steps} steps per timed "
-          f"epoch, best of {setup.repeats}; model-steps/s = K x steps/s")
-    with kernel_flags(args.kernels):  # plain and fused alike, as the engine trains
-        rates = table(setup)
+    print(f"{'TINY models, ' if args.tiny else ''}{name}, torch {torch.__version__}, kernels {args.kernels}, "
+          f"{setup.steps} steps per timed epoch, best of {setup.repeats}; model-steps/s = K x steps/s; "
+          f"MFU against {args.peak_tflops:g} TFLOP/s; packed convolutions: "
+          f"{sum(shape[0] == setup.device.type for shape in packed_conv.CHOICES)} layer shapes switched from grouped "
+          f"by lowrank/models/conv_table.py")
+    with Sharing(max(procs), setup.device, args.kernels) as sharing, kernel_flags(args.kernels):
+        rates = table(setup, sharing)
     resource_fit(rates, presets, setup.batches[-1])
-    by_cost = {cost_key(presets[name]["arch"], _options(presets[name])): r for name, r in rates.items()}
+    by_cost = {cost_key(presets[name]["arch"], preset_options(presets[name])): r for name, r in rates.items()}
     unit = "GPU-hours" if setup.device.type == "cuda" else "CPU-hours"
-    projection(by_cost, list(grid.all_runs(config).values()), setup.ks, unit)
+    projection(by_cost, list(grid.all_runs(config).values()), methods, unit)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from bench.common import synced
 from lowrank import data as datasets
 from lowrank import models
 from lowrank.config import RunConfig
@@ -95,17 +95,6 @@ def resume_check(device: torch.device) -> None:
         same = all((root / "ref" / c.run_id / f).read_bytes() == (root / "run" / c.run_id / f).read_bytes()
                    for c in cfgs for f in files)
     print(f"ResNet-18 pack of 3 killed at epoch 2 and resumed: logs byte-identical to an uninterrupted run: {same}")
-
-
-def synced(device: torch.device, fn) -> float:
-    """Wall seconds of fn(), device work included."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def metrics_cost(device: torch.device, ks: tuple[int, ...], batch: int, steps: int) -> None:

@@ -14,6 +14,10 @@ from lowrank.config import RunConfig
 from lowrank.train import Pack, new_state
 
 Epoch = Callable[[], None]
+# small versions of the config.yaml model presets, for `--tiny` smoke runs whose numbers mean nothing
+TINY = {"resnet18_leaky": {"width": 4}, "vgg16_bn": {"width": 8}, "mlp_bn_10_100": {"depth": 2, "width": 16},
+        "mlp_bn_2_10000": {"depth": 2, "width": 32}, "res_bn_5_500": {"depth": 1, "width": 16},
+        "vit_small": {"dim": 32, "depth": 1, "heads": 2, "dim_head": 8, "mlp_dim": 32}}
 
 
 def configs(arch: str, options: dict, k: int, batch: int, n_train: int, size: int = 32) -> list[RunConfig]:
@@ -57,24 +61,33 @@ def fused_epoch(cfgs: list[RunConfig], data: datasets.Data, device: torch.device
     return lambda: pack.train_epoch(1, data, None)
 
 
+def synced(device: torch.device, fn: Callable[[], object]) -> float:
+    """Wall seconds of fn(), the device's queued work included."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def preset_options(preset: dict) -> dict:
+    """A config.yaml model preset's architecture options (all but `arch`)."""
+    return {k: v for k, v in preset.items() if k != "arch"}
+
+
 def best_seconds(epochs: dict[str, Epoch], device: torch.device, repeats: int,
                  budget_s: float = float("inf")) -> dict[str, float]:
     """Best wall time of each epoch function after one warm-up call each, timing them in turn (so all see the
     same machine load): `repeats` rounds, fewer once `budget_s` is spent."""
-    def timed(epoch: Epoch) -> float:
-        start = time.perf_counter()
-        epoch()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-
     for epoch in epochs.values():
-        timed(epoch)
+        synced(device, epoch)
     deadline = time.perf_counter() + budget_s
     best = {name: float("inf") for name in epochs}
     for round_ in range(repeats):
         if round_ and time.perf_counter() > deadline:
             break
         for name, epoch in epochs.items():
-            best[name] = min(best[name], timed(epoch))
+            best[name] = min(best[name], synced(device, epoch))
     return best

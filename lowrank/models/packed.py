@@ -4,11 +4,12 @@ the channel dimension.
 
 Activations of a pack have the layout of one network's with K times the channels, run-major: an image batch is
 [B, K·C, H, W], features are [B, K·F], ViT tokens are [B, N, K·D]. In that layout a convolution of the K runs is
-one grouped convolution, a BatchNorm of the K runs is one BatchNorm over K·C channels (each run's statistics over
-its own batch), and everything that acts per channel or per element (activations, pooling, residual sums,
-dropout) or keeps the channel dimension last (flatten of a pooled map) needs no change. Linear layers run as one
-batched matrix product over the K runs. The networks' own modules stay plain PyTorch; `pack` only swaps the
-classes of the layers in a parameter-free (meta) copy, so no model code knows about packs.
+one grouped convolution (or an equal form measured faster for its shape: packed_conv), a BatchNorm of the K runs
+is one BatchNorm over K·C channels (each run's statistics over its own batch), and everything that acts per
+channel or per element (activations, pooling, residual sums, dropout) or keeps the channel dimension last (flatten
+of a pooled map) needs no change. Linear layers run as one batched matrix product over the K runs. The networks'
+own modules stay plain PyTorch; `pack` only swaps the classes of the layers in a parameter-free (meta) copy, so no
+model code knows about packs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import packed_conv
 from .vit import AttentionCore, Patchify, Tokens
 
 
@@ -45,13 +47,11 @@ class PackedLinear(nn.Linear):
 
 
 class PackedConv2d(nn.Conv2d):
-    """K Conv2d layers as one grouped convolution: [B, K·C, H, W] -> [B, K·O, H', W']."""
+    """K Conv2d layers as one: [B, K·C, H, W] -> [B, K·O, H', W'], by the packed convolution chosen for the layer's
+    shape (packed_conv.conv; the grouped convolution unless measured otherwise)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        k = self.weight.shape[0]
-        weight = self.weight.reshape(-1, *self.weight.shape[2:])
-        bias = None if self.bias is None else self.bias.reshape(-1)
-        return F.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups * k)
+        return packed_conv.conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 class PackedBatchNorm(nn.modules.batchnorm._BatchNorm):

@@ -1,0 +1,65 @@
+"""Profile of a pack's training step: where the time of `Pack.train_epoch` goes, for one model, B and K.
+
+Prints the wall time per pack step (timed without the profiler), the device's busy time per step (the sum of its
+kernels' times, from torch.profiler; on a CPU, the operators' self time), their ratio (far below 100 %: the step
+waits on Python and kernel launches, not on the device), and the operators that take the most of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import yaml
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
+
+from bench.common import TINY, configs, fused_epoch, load, preset_options, synced
+from lowrank.train import KERNELS, kernel_flags
+
+
+def main() -> None:
+    """Parse the flags, time and profile the pack's epochs, print the summary line and the operator table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--tiny", action="store_true", help="a small model (a smoke test)")
+    ap.add_argument("--config", default="config.yaml", help="the model presets")
+    ap.add_argument("--model", default="resnet18_leaky", help="a config.yaml model preset")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--k", type=int, default=8, help="runs in the pack")
+    ap.add_argument("--steps", type=int, default=10, help="pack steps per profiled epoch")
+    ap.add_argument("--rows", type=int, default=15, help="operators listed")
+    ap.add_argument("--kernels", default="exact", choices=KERNELS, help="cuDNN settings")
+    args = ap.parse_args()
+    for flag, value in (("--batch", args.batch), ("--k", args.k), ("--steps", args.steps)):
+        if value < 1:
+            ap.error(f"{flag} must be at least 1")
+    preset = yaml.safe_load(open(args.config))["models"].get(args.model)
+    if preset is None:
+        ap.error(f"--model {args.model!r} is not a config.yaml model preset")
+    device = torch.device(args.device)
+    options = {**preset_options(preset), **(TINY.get(args.model, {}) if args.tiny else {})}
+    cfgs = configs(preset["arch"], options, args.k, args.batch, args.batch * args.steps, 16 if args.tiny else 32)
+    cuda = device.type == "cuda"
+    with kernel_flags(args.kernels):
+        epoch = fused_epoch(cfgs, load(cfgs[0], device), device)
+        epoch()  # warm-up
+        wall_ms = min(synced(device, epoch) for _ in range(3)) * 1e3 / args.steps
+        activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+        with profile(activities=activities) as prof:
+            synced(device, epoch)
+    ops = prof.key_averages()
+    if cuda:  # the kernels' own events, as the profiler's table totals them
+        busy_us = sum(e.self_device_time_total for e in ops
+                      if e.device_type == DeviceType.CUDA and not e.is_user_annotation)
+    else:
+        busy_us = sum(e.self_cpu_time_total for e in ops)
+    busy_ms = busy_us / 1e3 / args.steps
+    print(f"{args.model}{' (TINY)' if args.tiny else ''} B={args.batch} K={args.k} on {device.type}, kernels "
+          f"{args.kernels}: {wall_ms:.2f} ms per pack step; {'device kernels' if cuda else 'operators'} busy "
+          f"{busy_ms:.2f} ms per step ({busy_ms / wall_ms:.0%} of the wall time)")
+    print(ops.table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=args.rows))
+
+
+if __name__ == "__main__":
+    main()
