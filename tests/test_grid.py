@@ -132,7 +132,30 @@ def test_schema_rejects_bad_config_naming_the_key(paper, edit, words):
     ({"figures": {"fig02": {"model": "resnet99"}}}, "model='resnet99' is invalid"),
     ({"models": {"mlp_bn_10_100": {"heads": 3}}}, "arch_options.heads=3 is invalid"),
     ({"figures": {"fig04": {"eps": {"caption": 0.3}}}, "switches": {"plot_eps": "caption"}}, "plots eps=0.3"),
+    ({"figures": {"fig13": {"fixed": {"data": {"signal": 1.0}}}}}, "data_options.signal=1.0 is invalid: mnist accepts no"),
 ])
 def test_grid_rejects_inconsistent_config(paper, edit, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         grid.all_runs(grid.merge(paper, edit))
+
+
+@pytest.mark.parametrize("edit, refused", [
+    # SVHN's 73,257 training images = 9,157 x 8 + 1: the authors' loader would end each epoch on one sample
+    ({"figures": {"fig13": {"fixed": {"batch_size": 8}}}}, "dataset svhn has 73257 training images, so batch_size=8"),
+    ({"figures": {"fig13": {"fixed": {"batch_size": 16}}}}, None),  # 73,257 = 4,578 x 16 + 9
+    ({"datasets": {"synthetic": {"n_train": 2049}},
+      "figures": {"fig08": {"fixed": {"dataset": "synthetic", "batch_size": 4}, "vary": {"batch_size": [4]}}}},
+     "dataset synthetic has 2049 training images, so batch_size=4"),
+    ({"datasets": {"synthetic": {"n_train": 2049}},  # the ViT has no BatchNorm: a last batch of one is harmless
+      "figures": {"fig09": {"fixed": {"dataset": "synthetic"}, "vary": {"batch_size": [4]}}}}, None),
+    ({"figures": {"fig07": {"vary": {"batch_size": [1]}}}}, "dataset cifar10 has 50000 training images, so batch_size=1"),
+])
+def test_grid_refuses_batchnorm_on_a_batch_of_one(paper, edit, refused):
+    config = grid.merge(paper, edit)
+    if refused is None:
+        assert grid.all_runs(config)
+        return
+    with pytest.raises(ConfigError) as err:
+        grid.all_runs(config)
+    assert str(err.value).startswith(f"figures.{next(iter(edit['figures']))}: {refused} leaves a batch of one sample")
+    assert str(err.value).count(".") == 2 and "\n" not in str(err.value)  # one sentence (plus the figure's key)

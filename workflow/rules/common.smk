@@ -61,7 +61,7 @@ def figure_outputs(name):
 
 def dataset_file(dataset):
     """The prepared dataset a run reads (none for the generated synthetic data)."""
-    if lowrank_data.DATASETS[dataset].torchvision is None:
+    if not lowrank_data.DATASETS[dataset].prepared:
         return []
     return [str(DATA_ROOT / f"{dataset}.pt")]
 
@@ -92,7 +92,7 @@ def pack_runtime(pack):
     """A resource function: minutes = epochs × steps × step time for K runs × margin, growing with attempt (the
     per-run part of a step grows in proportion to the batch size above the table's `step_batch_size`)."""
     cfg, res = pack[0], pack_resources(pack)
-    n_train = config["datasets"][cfg.dataset].get("n_train") or lowrank_data.DATASETS[cfg.dataset].train_size
+    n_train = lowrank_data.train_size(cfg.dataset, cfg.data_options)
     steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
     per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / config["resources"]["step_batch_size"])
     seconds = steps * (res["step_seconds"] + per_run * len(pack))
