@@ -13,6 +13,9 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"
 
 
+report: front_page_path()
+
+
 rule all:
     input:
         all_targets(),

@@ -53,6 +53,11 @@ def fmt(key: str, value: object) -> str:
     return f"{SYMBOLS.get(key, key)} = {value}"
 
 
+def demo_prefix(config: dict) -> str:
+    """What a demo's titles start with, naming the data it trained on ('' outside a demo)."""
+    return f"DEMO ({config['demo_data']}): " if config.get("demo") else ""
+
+
 def run_config(config: dict, model: str, settings: dict, seed: int) -> RunConfig:
     """The RunConfig of one grid point: defaults <- switches <- model <- figure/panel settings."""
     sw, defaults = config["switches"], config["defaults"]

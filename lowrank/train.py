@@ -590,7 +590,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--test-batch-size", type=int, default=d.test_batch_size)
     run.add_argument("--dtype", default=d.dtype, help="float32 | float64")
     run.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                     help="synthetic dataset option (n_train, n_test, channels, size, classes, signal, seed)")
+                     help="dataset option (synthetic: n_train, n_test, channels, size, classes, signal, seed; digits: size)")
     run.add_argument("--out", type=Path, help="the run's output directory")
     arch = ap.add_argument_group("architecture size options (only those the architecture accepts)")
     for name, typ in ARCH_FLAGS.items():

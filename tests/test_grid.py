@@ -22,7 +22,8 @@ def paper() -> dict:
 
 @pytest.fixture(scope="module")
 def demo() -> dict:
-    return grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
+    """The synthetic demo, as the tests run it."""
+    return grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml", ROOT / "config" / "demo-synthetic.yaml")
 
 
 def test_paper_grid_matches_the_spec_counts(paper):
@@ -111,6 +112,19 @@ def test_demo_config_is_valid_and_small(demo):
     assert 40 <= len(runs) <= 120
     assert {r.dataset for r in runs.values()} == {"synthetic"}
     assert all(len(grid.figure_runs(demo, name)) > 0 for name in demo["figures"])
+
+
+def test_default_demo_trains_on_digits_and_names_fig13s_stand_ins():
+    demo = grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
+    validate(copy.deepcopy(demo), SCHEMA)
+    runs = grid.all_runs(demo)
+    assert collections.Counter((r.dataset, r.data_options.get("size")) for r in runs.values()) == {
+        ("digits", 16): 77, ("digits", 8): 3, ("synthetic", 16): 3}
+    fig13 = grid.figure_runs(demo, "fig13")
+    assert [(fr.panel_label, fr.run.dataset) for fr in fig13[::3]] == [
+        ("digits 16×16 (for MNIST)", "digits"), ("digits 8×8, native (for Fashion-MNIST)", "digits"),
+        ("synthetic 3-channel mixture (for SVHN)", "synthetic")]
+    assert {r.batch_size for r in runs.values()} == {4, 16, 64} and {r.epochs for r in runs.values()} == {10}
 
 
 @pytest.mark.parametrize("edit, words", [

@@ -66,11 +66,17 @@ def dataset_file(dataset):
     return [str(DATA_ROOT / f"{dataset}.pt")]
 
 
+def front_page_path():
+    """The report's front page (Snakefile `report:`), written once the scorecard exists."""
+    return str(RESULTS / "report" / "front_page.rst")
+
+
 def all_targets():
-    """Every figure, the bound-vs-rank comparison, the scorecard and the provenance record."""
+    """Every figure, the bound-vs-rank comparison, the scorecard, the report's front page and the provenance."""
     out = [f for name in config["figures"] for f in figure_outputs(name)]
     out += figure_outputs("bound_vs_rank") + [table_path("bound_summary"), str(RESULTS / "scorecard.md"),
-                                             str(RESULTS / "scorecard.html"), str(RESULTS / "provenance.md")]
+                                             str(RESULTS / "scorecard.html"), str(RESULTS / "provenance.md"),
+                                             front_page_path()]
     return out
 
 
