@@ -12,6 +12,10 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"
 
+if Path(front_page_path()).exists():  # written after the scorecard: the report of a partial build has no front page
+
+    report: front_page_path()
+
 
 rule all:
     input:

@@ -33,7 +33,7 @@ RUNS = [dict(lr=0.05, weight_decay=5e-3, momentum=0.0, seed=0), dict(lr=0.02, we
 def trained(cfgs: list[RunConfig], device: torch.device, epochs: int) -> Pack:
     """The runs as one pack after `epochs` epochs on `device`."""
     data = datasets.load("synthetic", "data", device=device, dtype=getattr(torch, cfgs[0].dtype),
-                         synthetic=cfgs[0].data_options)
+                         options=cfgs[0].data_options)
     pack = Pack([new_state(c, None, device) for c in cfgs], data, device)
     for epoch in range(1, epochs + 1):
         pack.train_epoch(epoch, data, None)
@@ -103,7 +103,7 @@ def metrics_cost(device: torch.device, ks: tuple[int, ...], batch: int, steps: i
         cfgs = [RunConfig(arch="resnet18", dataset="synthetic", batch_size=batch, lr=0.1, weight_decay=5e-4, seed=i,
                           arch_options={"activation": "leaky_relu"},
                           data_options={"n_train": batch * steps, "n_test": 16}) for i in range(k)]
-        data = datasets.load("synthetic", "data", device=device, synthetic=cfgs[0].data_options)
+        data = datasets.load("synthetic", "data", device=device, options=cfgs[0].data_options)
         pack = Pack([new_state(c, None, device) for c in cfgs], data, device)
         pack.train_epoch(1, data, None)
         pack.layer_metrics()

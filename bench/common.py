@@ -29,7 +29,7 @@ def configs(arch: str, options: dict, k: int, batch: int, n_train: int, size: in
 
 def load(cfg: RunConfig, device: torch.device) -> datasets.Data:
     """The runs' synthetic data as whole tensors on the device (one epoch = n_train / batch_size steps)."""
-    return datasets.load("synthetic", "data", device=device, synthetic=cfg.data_options)
+    return datasets.load("synthetic", "data", device=device, options=cfg.data_options)
 
 
 def plain_epoch(cfgs: list[RunConfig], data: datasets.Data, device: torch.device) -> Epoch:

@@ -102,6 +102,10 @@ def validate(cfg: RunConfig) -> None:
 
     _require(cfg.arch in models.ARCHS, "arch", cfg.arch, f"choose one of {', '.join(models.ARCHS)}")
     _require(cfg.dataset in data.DATASETS, "dataset", cfg.dataset, f"choose one of {', '.join(data.DATASETS)}")
+    for key in cfg.data_options:
+        accepted = data.dataset_options(cfg.dataset)
+        _require(key in accepted, f"data_options.{key}", cfg.data_options[key],
+                 f"{cfg.dataset} accepts {', '.join(accepted) or 'no options'}")
     _require(cfg.batch_size >= 1, "batch_size", cfg.batch_size, "it must be a positive integer")
     _require(cfg.lr > 0, "lr", cfg.lr, "the learning rate must be positive")
     _require(cfg.weight_decay >= 0, "weight_decay", cfg.weight_decay, "weight decay must be >= 0")

@@ -1,13 +1,15 @@
 """Datasets as whole tensors on the training device, plus batched GPU augmentation.
 
-Each real dataset is converted once from torchvision's raw arrays into a compact
-uint8 file `root/<name>.pt`; `load` reads that file with one `torch.load`,
-normalises exactly as the authors' transforms do, and moves it to the device.
+Each real dataset is converted once from torchvision's raw arrays (digits: scikit-learn's bundled copy) into a
+compact uint8 file `root/<name>.pt`; `load` reads that file with one `torch.load`, normalises exactly as the
+authors' transforms do (digits: resized, then standardised with its train split's statistics), and moves it to
+the device.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import os
 import sys
@@ -32,8 +34,15 @@ class DatasetInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     pad: int  # zero border added to the raw images at conversion (Pad(2): MNIST 28 -> 32)
-    torchvision: str | None  # torchvision.datasets class that reads the raw files; None = generated
+    torchvision: str | None  # torchvision.datasets class that reads the raw files; None = not torchvision's
     train_size: int  # training images (synthetic: make_synthetic's default n_train)
+    sklearn: str | None = None  # sklearn.datasets loader of a dataset bundled with scikit-learn (no download)
+    white: int = 255  # raw value of a full-intensity pixel
+
+    @property
+    def prepared(self) -> bool:
+        """Whether the dataset is read from a prepared file root/<name>.pt (rather than generated)."""
+        return bool(self.torchvision or self.sklearn)
 
     @property
     def fill(self) -> tuple[float, ...]:
@@ -51,11 +60,15 @@ DATASETS: dict[str, DatasetInfo] = {
     # FashionMNIST reuses the MNIST statistics in the authors' code.
     "fashion_mnist": DatasetInfo("FashionMNIST", 1, 32, 10, (0.1307,), (0.3081,), 2, "FashionMNIST", 60_000),
     "svhn": DatasetInfo("SVHN", 3, 32, 10, (0.5,) * 3, (0.5,) * 3, 0, "SVHN", 73_257),
+    # UCI optical recognition of handwritten digits (CC BY 4.0): 1,797 8x8 images with 17 grey levels (0..16),
+    # split 1,442 / 355 (DIGITS_TEST_SHARE); mean/std are the train split's, computed at load after resizing.
+    "digits": DatasetInfo("digits (UCI)", 1, 8, 10, (), (), 0, None, 1442, sklearn="load_digits", white=16),
     # Generated already standardised; these are make_synthetic's defaults.
     "synthetic": DatasetInfo("synthetic", 3, 32, 10, (0.0,) * 3, (1.0,) * 3, 0, None, 2048),
 }
 
 AUGMENTATIONS = ("none", "paper", "code")
+DIGITS_TEST_SHARE, DIGITS_SPLIT_SEED = 5, 0  # test = floor(n/5) images of each class, chosen by a seed-0 permutation
 
 
 @dataclass
@@ -67,6 +80,7 @@ class Data:
     test_x: Tensor
     test_y: Tensor
     classes: int = 10
+    fill: tuple[float, ...] | None = None  # normalised value of a raw 0 pixel: what augmentation pads with
 
     @property
     def channels(self) -> int:
@@ -82,12 +96,16 @@ class DatasetUnavailable(RuntimeError):
 
 
 def prepare(name: str, root: str | Path, download: bool = True) -> Path:
-    """Convert a torchvision dataset once into the compact file root/<name>.pt and return its path."""
+    """Convert a torchvision (or scikit-learn) dataset once into the compact file root/<name>.pt; return its path."""
     info = _real(name)
     root = Path(root)
     path = root / f"{name}.pt"
     if path.exists():
         return path
+    if info.sklearn:
+        blob = _read_sklearn(info)
+        root.mkdir(parents=True, exist_ok=True)
+        return _save(blob, root, name)
     try:
         train_x, train_y = _read_raw(info, root, train=True, download=download)
         test_x, test_y = _read_raw(info, root, train=False, download=download)
@@ -99,11 +117,17 @@ def prepare(name: str, root: str | Path, download: bool = True) -> Path:
         ) from err
     blob = {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y,
             "source": f"torchvision {info.torchvision} {_torchvision().__version__}"}
+    return _save(blob, root, name)
+
+
+def _save(blob: dict, root: Path, name: str) -> Path:
+    """Write root/<name>.pt atomically: concurrent readers see either no file or the whole file."""
+    path = root / f"{name}.pt"
     fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(blob, f)
-        os.replace(tmp, path)  # atomic: concurrent readers see either no file or the whole file
+        os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
@@ -111,22 +135,57 @@ def prepare(name: str, root: str | Path, download: bool = True) -> Path:
 
 
 def load(name: str, root: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-         synthetic: dict | None = None) -> Data:
-    """Load a whole dataset onto `device`, normalised as (x/255 - mean)/std; synthetic data is generated instead."""
+         options: dict | None = None) -> Data:
+    """Load a whole dataset onto `device`, normalised as (x/white - mean)/std; synthetic data is generated instead.
+
+    `options` are the dataset's own (`dataset_options`): the synthetic generator's arguments, digits' `size`.
+    """
+    options = check_options(name, options or {})
     if name == "synthetic":
-        d = make_synthetic(**(synthetic or {}))
+        d = make_synthetic(**options)
         return Data(d.train_x.to(device, dtype), d.train_y.to(device), d.test_x.to(device, dtype), d.test_y.to(device),
-                    classes=d.classes)
+                    classes=d.classes, fill=d.fill)
     info = _real(name)
     blob = torch.load(prepare(name, root, download=False), map_location="cpu", weights_only=True)
-    mean = torch.tensor(info.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(info.std, device=device).view(1, -1, 1, 1)
+    # move as uint8 (4x less traffic), then ToTensor in float32
+    train_x, test_x = (blob[k].to(device).float().div_(info.white) for k in ("train_x", "test_x"))
+    if info.sklearn:  # bilinear resize, then the train split's own per-channel statistics
+        size = options.get("size", info.size)
+        train_x, test_x = (F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+                           for x in (train_x, test_x))
+        mean, std = train_x.mean((0, 2, 3)), train_x.std((0, 2, 3))
+        fill = tuple((-mean / std).tolist())
+    else:
+        mean, std = torch.tensor(info.mean, device=device), torch.tensor(info.std, device=device)
+        fill = info.fill
 
-    def normalise(x: Tensor) -> Tensor:  # move as uint8 (4x less traffic), then ToTensor + Normalize in float32
-        return x.to(device).float().div_(255).sub_(mean).div_(std).to(dtype)
+    def normalise(x: Tensor) -> Tensor:  # Normalize in float32
+        return x.sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1)).to(dtype)
 
-    return Data(normalise(blob["train_x"]), blob["train_y"].to(device),
-                normalise(blob["test_x"]), blob["test_y"].to(device), classes=info.classes)
+    return Data(normalise(train_x), blob["train_y"].to(device), normalise(test_x), blob["test_y"].to(device),
+                classes=info.classes, fill=fill)
+
+
+def dataset_options(name: str) -> tuple[str, ...]:
+    """The options a dataset accepts (config `datasets.<name>` and a panel's `data`)."""
+    if name == "synthetic":
+        return tuple(inspect.signature(make_synthetic).parameters)
+    return ("size",) if DATASETS[name].sklearn else ()
+
+
+def check_options(name: str, options: dict) -> dict:
+    """`options` unchanged, or a ValueError naming the first option dataset `name` does not accept."""
+    accepted = dataset_options(name)
+    for key in options:
+        if key not in accepted:
+            raise ValueError(f"data option {key!r} is invalid for dataset {name!r}: it accepts "
+                             f"{', '.join(accepted) or 'no options'}.")
+    return options
+
+
+def train_size(name: str, options: dict) -> int:
+    """How many training images dataset `name` has with these options."""
+    return int(options.get("n_train", DATASETS[name].train_size))
 
 
 def make_synthetic(*, seed: int = 0, n_train: int = 2048, n_test: int = 512, channels: int = 3, size: int = 32,
@@ -140,7 +199,7 @@ def make_synthetic(*, seed: int = 0, n_train: int = 2048, n_test: int = 512, cha
         x = signal * centres[y] + torch.randn(n, channels, size, size, generator=g)
         return x / math.sqrt(1 + signal**2), y
 
-    return Data(*sample(n_train), *sample(n_test), classes=classes)
+    return Data(*sample(n_train), *sample(n_test), classes=classes, fill=(0.0,) * channels)
 
 
 def augment(x: Tensor, generator: torch.Generator, mode: str, fill: Sequence[float] | Tensor | None = None) -> Tensor:
@@ -198,8 +257,8 @@ def _torchvision():
 
 def _real(name: str) -> DatasetInfo:
     """Look up a dataset that lives on disk (not the generated one)."""
-    if name not in DATASETS or DATASETS[name].torchvision is None:
-        real = [n for n, i in DATASETS.items() if i.torchvision]
+    if name not in DATASETS or not DATASETS[name].prepared:
+        real = [n for n, i in DATASETS.items() if i.prepared]
         raise ValueError(f"unknown dataset {name!r}: expected one of {real} (or 'synthetic' for load)")
     return DATASETS[name]
 
@@ -218,10 +277,31 @@ def _read_raw(info: DatasetInfo, root: Path, train: bool, download: bool) -> tup
     return x.contiguous(), torch.as_tensor(y, dtype=torch.int64)
 
 
+def _read_sklearn(info: DatasetInfo) -> dict:
+    """A bundled scikit-learn dataset as uint8 [N,1,H,W] and int64 labels, split per class (DIGITS_TEST_SHARE)."""
+    try:
+        import sklearn
+        from sklearn import datasets as sk_datasets
+    except ImportError as err:
+        raise DatasetUnavailable(f"{info.title} comes with scikit-learn, which is not installed: "
+                                 f"`pip install scikit-learn` (a dependency in pyproject.toml).") from err
+    bunch = getattr(sk_datasets, info.sklearn)()
+    x = torch.from_numpy(bunch.images).round().to(torch.uint8).unsqueeze(1)
+    y = torch.from_numpy(bunch.target).to(torch.int64)
+    g = torch.Generator().manual_seed(DIGITS_SPLIT_SEED)
+    test = torch.zeros(len(y), dtype=torch.bool)
+    for k in range(info.classes):
+        members = (y == k).nonzero().flatten()
+        test[members[torch.randperm(len(members), generator=g)[:len(members) // DIGITS_TEST_SHARE]]] = True
+    return {"train_x": x[~test].contiguous(), "train_y": y[~test], "test_x": x[test].contiguous(), "test_y": y[test],
+            "source": f"scikit-learn {sklearn.__version__} {info.sklearn}, per-class 1/{DIGITS_TEST_SHARE} test "
+                      f"split seed {DIGITS_SPLIT_SEED}"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: prepare datasets into --root, one line per dataset; exit 1 with a sentence if one is unavailable."""
     parser = argparse.ArgumentParser(prog="python -m lowrank.data", description=main.__doc__)
-    parser.add_argument("names", nargs="+", choices=[n for n, i in DATASETS.items() if i.torchvision])
+    parser.add_argument("names", nargs="+", choices=[n for n, i in DATASETS.items() if i.prepared])
     parser.add_argument("--root", default="data", help="directory for raw downloads and <name>.pt (default: data)")
     args = parser.parse_args(argv)
     for name in args.names:

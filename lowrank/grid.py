@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from lowrank import data, models
 from lowrank.config import ConfigError, RunConfig
 
 # Run settings a figure may fix or vary, and how figures label them.
@@ -53,6 +54,11 @@ def fmt(key: str, value: object) -> str:
     return f"{SYMBOLS.get(key, key)} = {value}"
 
 
+def demo_prefix(config: dict) -> str:
+    """What a demo's titles start with, naming the data it trained on ('' outside a demo)."""
+    return f"DEMO ({config['demo_data']}): " if config.get("demo") else ""
+
+
 def run_config(config: dict, model: str, settings: dict, seed: int) -> RunConfig:
     """The RunConfig of one grid point: defaults <- switches <- model <- figure/panel settings."""
     sw, defaults = config["switches"], config["defaults"]
@@ -95,6 +101,7 @@ def figure_runs(config: dict, name: str) -> list[FigureRun]:
             point = dict(zip(vary, values))
             for seed in seeds:
                 cfg = run_config(config, fig["model"], {**fixed, **point}, seed)
+                refuse_batches_of_one(name, cfg)
                 out.append(FigureRun(cfg, i, label, {**point, "seed": seed}))
         eps = plot_eps(config, name, i)
         if out and eps not in out[-1].run.eps:
@@ -108,6 +115,16 @@ def figure_runs(config: dict, name: str) -> list[FigureRun]:
 def early_stop_override(fig: dict, panel: dict) -> dict:
     """The figure's (then the panel's) early_stop_epoch override, as the authors' runs had it; None = never."""
     return {k: v for source in (fig, panel) for k, v in source.items() if k == "early_stop_epoch"}
+
+
+def refuse_batches_of_one(name: str, cfg: RunConfig) -> None:
+    """Stop before any work when a BatchNorm network would train on a batch of one sample (the last batch of an
+    epoch keeps the remainder, drop_last=False as in the authors' loader): BatchNorm cannot train on one sample."""
+    n = data.train_size(cfg.dataset, cfg.data_options)
+    if models.has_batchnorm(cfg.arch) and (n % cfg.batch_size or cfg.batch_size) == 1:
+        raise ConfigError(f"figures.{name}: dataset {cfg.dataset} has {n} training images, so batch_size="
+                          f"{cfg.batch_size} leaves a batch of one sample, on which {cfg.arch}'s BatchNorm cannot "
+                          f"train; choose another batch size.")
 
 
 def all_runs(config: dict, figures: list[str] | None = None) -> dict[str, RunConfig]:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from lowrank.aggregate import FINISHED, final_rows
 from lowrank.bound import CONVENTIONS, decay_steps
-from lowrank.grid import SYMBOLS
+from lowrank.grid import SYMBOLS, demo_prefix
 
 RHO_MIN = 0.5
 MIN_POINTS = 3
@@ -292,7 +292,7 @@ def claims(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFra
 
 
 def _heading(config: dict) -> str:
-    return ("DEMO (synthetic data): " if config.get("demo") else "") + "Scorecard: the paper's claims vs this run"
+    return demo_prefix(config) + "Scorecard: the paper's claims vs this run"
 
 
 def scorecard(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFrame) -> str:

@@ -460,11 +460,11 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     device = device or default_device()
     cfg0 = runs[0][0]
     data = datasets.load(cfg0.dataset, data_root, device=device, dtype=DTYPES[cfg0.dtype],
-                         synthetic=cfg0.data_options or None)
+                         options=cfg0.data_options)
     if cfg0.batch_size > data.train_x.shape[0]:
         raise ConfigError(f"batch_size={cfg0.batch_size} is invalid: the {cfg0.dataset} training set has only "
                           f"{data.train_x.shape[0]} samples.")
-    fill = torch.tensor(datasets.DATASETS[cfg0.dataset].fill, device=device)  # raw 0, as torchvision pads
+    fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
     runtime = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "kernels": kernels if device.type == "cuda" else "cpu", "host": socket.gethostname(),
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -605,7 +605,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--test-batch-size", type=int, default=d.test_batch_size)
     run.add_argument("--dtype", default=d.dtype, help="float32 | float64")
     run.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                     help="synthetic dataset option (n_train, n_test, channels, size, classes, signal, seed)")
+                     help="dataset option (synthetic: n_train, n_test, channels, size, classes, signal, seed; digits: size)")
     run.add_argument("--out", type=Path, help="the run's output directory")
     arch = ap.add_argument_group("architecture size options (only those the architecture accepts)")
     for name, typ in ARCH_FLAGS.items():

@@ -3,6 +3,7 @@
 import os
 import pickle
 import struct
+import sys
 import urllib.error
 import urllib.request
 
@@ -178,7 +179,7 @@ def test_synthetic_is_seeded_standardised_and_learnable(tmp_path):
     pred = torch.cdist(a.test_x.flatten(1), centroids).argmin(1)
     assert (pred == a.test_y).float().mean() > 0.5
 
-    mnist_like = load("synthetic", tmp_path / "never", synthetic={"channels": 1, "size": 32, "n_train": 64,
+    mnist_like = load("synthetic", tmp_path / "never", options={"channels": 1, "size": 32, "n_train": 64,
                                                                   "n_test": 16, "seed": 5}, dtype=torch.float64)
     assert mnist_like.train_x.shape == (64, 1, 32, 32) and mnist_like.train_x.dtype == torch.float64
     assert (mnist_like.channels, mnist_like.size, mnist_like.classes) == (1, 32, 10)
@@ -257,3 +258,52 @@ def test_augment_draws_shift_flip_and_angle_as_documented():
         else:
             angle = torch.rand(64, generator=g) * 30 - 15
         assert torch.equal(augment(x, torch.Generator().manual_seed(0), mode), data._warp(x, shift, flip, angle, None))
+
+
+def test_digits_load_offline_split_balanced_and_standardised(tmp_path, offline):
+    from sklearn.datasets import load_digits
+
+    d = load("digits", tmp_path, options={"size": 32})  # prepares digits.pt from scikit-learn's bundled copy
+    assert (tmp_path / "digits.pt").exists()
+    assert d.train_x.shape == (1442, 1, 32, 32) and d.test_x.shape == (355, 1, 32, 32)
+    assert (d.channels, d.size, d.classes) == (1, 32, 10)
+    # Per class, the test split holds floor(n/5) images: 178 zeros -> 35 test, 143 train.
+    per_class = np.bincount(load_digits().target)
+    assert per_class.tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert torch.bincount(d.test_y).tolist() == (per_class // 5).tolist()
+    assert torch.bincount(d.train_y).tolist() == (per_class - per_class // 5).tolist()
+    # Standardised with the train split's statistics (the test split is near, not exactly, 0 and 1).
+    assert abs(d.train_x.mean().item()) < 1e-5 and d.train_x.std().item() == pytest.approx(1, abs=1e-5)
+    assert abs(d.test_x.mean().item()) < 0.05 and abs(d.test_x.std().item() - 1) < 0.05
+    assert d.train_x.min().item() == pytest.approx(d.fill[0], abs=1e-5)  # a blank pixel pads augmentation
+
+
+def test_digits_at_native_size_are_sklearns_images_split_by_a_fixed_seed(tmp_path):
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    d, again = load("digits", tmp_path), load("digits", tmp_path / "again")
+    assert torch.equal(d.train_x, again.train_x) and torch.equal(d.test_y, again.test_y)  # seeded, not random
+    assert d.train_x.shape == (1442, 1, 8, 8) and d.test_x.shape == (355, 1, 8, 8)
+    # Undo the standardisation: the 17 grey levels map back to 0..16, and the two splits hold each image once.
+    x = torch.cat([d.train_x, d.test_x]).flatten(1)
+    levels = x.unique()
+    assert len(levels) == 17
+    raw = ((x - levels[0]) / (levels[1] - levels[0])).round().to(torch.uint8)
+    assert raw.max() == 16
+    key = sorted(zip(map(bytes, raw.numpy()), torch.cat([d.train_y, d.test_y]).tolist()))
+    sk_images = torch.from_numpy(bunch.images).to(torch.uint8).flatten(1)
+    assert key == sorted(zip(map(bytes, sk_images.numpy()), bunch.target.tolist()))
+    # The scale is the train split's: raw / 16 standardised by its mean and std.
+    train_raw = raw[:1442].double() / 16
+    torch.testing.assert_close(d.train_x.flatten(1).double(), (train_raw - train_raw.mean()) / train_raw.std(),
+                               rtol=0, atol=1e-5)
+
+
+def test_digits_reject_foreign_options_and_need_scikit_learn(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="data option 'n_train' is invalid for dataset 'digits': it accepts size"):
+        load("digits", tmp_path, options={"n_train": 100})
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    with pytest.raises(DatasetUnavailable, match="scikit-learn, which is not installed"):
+        prepare("digits", tmp_path)
+    assert not (tmp_path / "digits.pt").exists()

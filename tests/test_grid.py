@@ -22,7 +22,8 @@ def paper() -> dict:
 
 @pytest.fixture(scope="module")
 def demo() -> dict:
-    return grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
+    """The synthetic demo, as the tests run it."""
+    return grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml", ROOT / "config" / "demo-synthetic.yaml")
 
 
 def test_paper_grid_matches_the_spec_counts(paper):
@@ -145,6 +146,19 @@ def test_demo_config_is_valid_and_small(demo):
     assert all(len(grid.figure_runs(demo, name)) > 0 for name in demo["figures"])
 
 
+def test_default_demo_trains_on_digits_and_names_fig13s_stand_ins():
+    demo = grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
+    validate(copy.deepcopy(demo), SCHEMA)
+    runs = grid.all_runs(demo)
+    assert collections.Counter((r.dataset, r.data_options.get("size")) for r in runs.values()) == {
+        ("digits", 16): 77, ("digits", 8): 3, ("synthetic", 16): 3}
+    fig13 = grid.figure_runs(demo, "fig13")
+    assert [(fr.panel_label, fr.run.dataset) for fr in fig13[::3]] == [
+        ("digits 16×16 (for MNIST)", "digits"), ("digits 8×8, native (for Fashion-MNIST)", "digits"),
+        ("synthetic 3-channel mixture (for SVHN)", "synthetic")]
+    assert {r.batch_size for r in runs.values()} == {4, 16, 64} and {r.epochs for r in runs.values()} == {10}
+
+
 @pytest.mark.parametrize("edit, words", [
     ({"figures": {"fig02": {"fixed": {"lr": -0.1}}}}, ["lr", "-0.1"]),
     ({"figures": {"fig02": {"fixd": {"lr": 0.1}}}}, ["fixd"]),
@@ -166,7 +180,30 @@ def test_schema_rejects_bad_config_naming_the_key(paper, edit, words):
     ({"figures": {"fig02": {"model": "resnet99"}}}, "model='resnet99' is invalid"),
     ({"models": {"mlp_bn_10_100": {"heads": 3}}}, "arch_options.heads=3 is invalid"),
     ({"figures": {"fig04": {"eps": {"caption": 0.3}}}, "switches": {"plot_eps": "caption"}}, "plots eps=0.3"),
+    ({"figures": {"fig13": {"fixed": {"data": {"signal": 1.0}}}}}, "data_options.signal=1.0 is invalid: mnist accepts no"),
 ])
 def test_grid_rejects_inconsistent_config(paper, edit, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         grid.all_runs(grid.merge(paper, edit))
+
+
+@pytest.mark.parametrize("edit, refused", [
+    # SVHN's 73,257 training images = 9,157 x 8 + 1: the authors' loader would end each epoch on one sample
+    ({"figures": {"fig13": {"fixed": {"batch_size": 8}}}}, "dataset svhn has 73257 training images, so batch_size=8"),
+    ({"figures": {"fig13": {"fixed": {"batch_size": 16}}}}, None),  # 73,257 = 4,578 x 16 + 9
+    ({"datasets": {"synthetic": {"n_train": 2049}},
+      "figures": {"fig08": {"fixed": {"dataset": "synthetic", "batch_size": 4}, "vary": {"batch_size": [4]}}}},
+     "dataset synthetic has 2049 training images, so batch_size=4"),
+    ({"datasets": {"synthetic": {"n_train": 2049}},  # the ViT has no BatchNorm: a last batch of one is harmless
+      "figures": {"fig09": {"fixed": {"dataset": "synthetic"}, "vary": {"batch_size": [4]}}}}, None),
+    ({"figures": {"fig07": {"vary": {"batch_size": [1]}}}}, "dataset cifar10 has 50000 training images, so batch_size=1"),
+])
+def test_grid_refuses_batchnorm_on_a_batch_of_one(paper, edit, refused):
+    config = grid.merge(paper, edit)
+    if refused is None:
+        assert grid.all_runs(config)
+        return
+    with pytest.raises(ConfigError) as err:
+        grid.all_runs(config)
+    assert str(err.value).startswith(f"figures.{next(iter(edit['figures']))}: {refused} leaves a batch of one sample")
+    assert str(err.value).count(".") == 2 and "\n" not in str(err.value)  # one sentence (plus the figure's key)

@@ -42,7 +42,7 @@ def configs(arch: str, dtype: str, n_train: int, runs: list[dict] = RUNS, **shar
 def trained(cfgs: list[RunConfig], epochs: int) -> tuple[Pack, datasets.Data]:
     """The runs as one pack after `epochs` epochs, and their data."""
     cfg = cfgs[0]
-    data = datasets.load("synthetic", "data", dtype=getattr(torch, cfg.dtype), synthetic=cfg.data_options)
+    data = datasets.load("synthetic", "data", dtype=getattr(torch, cfg.dtype), options=cfg.data_options)
     pack = Pack([new_state(c, None, CPU) for c in cfgs], data, CPU)
     for epoch in range(1, epochs + 1):
         assert not pack.train_epoch(epoch, data, None).any()

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 SLURM_DIR = Path(os.environ.get("LOWRANK_SLURM_DIR", "/tmp/lowrank-slurm"))
-DEMO = ROOT / "config" / "demo.yaml"
+DEMO = [ROOT / "config" / "demo.yaml", ROOT / "config" / "demo-synthetic.yaml"]  # the synthetic demo: quick
 RESUME = ROOT / "tests" / "slurm" / "resume.yaml"
 FAILURES = ROOT / "tests" / "slurm" / "failures.yaml"
 FASTPOLL = ROOT / "tests" / "slurm" / "fastpoll.py"
@@ -136,7 +136,7 @@ def profile(tmp_path_factory) -> Path:
 
 
 def demo_config(*extra: Path, results: Path) -> dict:
-    return {**grid.load_config(ROOT / "config.yaml", DEMO, *extra), "results": str(results)}
+    return {**grid.load_config(ROOT / "config.yaml", *DEMO, *extra), "results": str(results)}
 
 
 def run_ids(config: dict, figure: str) -> list[str]:
@@ -185,9 +185,9 @@ def test_demo_workflow_through_slurm_matches_local_run(cluster, profile, tmp_pat
     config = demo_config(results=slurm_res)
     ids = sorted(grid.all_runs(config))
     local = Proc([sys.executable, "-m", "snakemake", "all", "--profile", "profiles/local", "--cores", "1",
-                  "--configfile", str(DEMO), "--config", f"results={local_res}"], tmp_path / "local.log", cluster,
+                  "--configfile", *map(str, DEMO), "--config", f"results={local_res}"], tmp_path / "local.log", cluster,
                  timeout=1200)
-    remote = snakemake(["all", "--profile", profile, "--configfile", DEMO, "--slurm-logdir", slurm_res / "slurm_logs",
+    remote = snakemake(["all", "--profile", profile, "--configfile", *DEMO, "--slurm-logdir", slurm_res / "slurm_logs",
                         "--config", f"results={slurm_res}"], cluster, tmp_path / "slurm.log", timeout=1200)
     assert remote.wait() == 0, remote.output()[-6000:]
     assert local.wait() == 0, local.output()[-6000:]
@@ -309,9 +309,9 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
     train_log = TrainLog(slurm_res / "logs" / "train")
     # the uninterrupted reference, at low priority so the SLURM job keeps its core
     local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake", str(local_res / target), "--profile",
-                  "profiles/local", "--cores", "1", "--configfile", str(DEMO), str(resume),
+                  "profiles/local", "--cores", "1", "--configfile", *map(str, DEMO), str(resume),
                   "--config", f"results={local_res}"], tmp_path / "local.log", cluster, timeout=600)
-    remote = snakemake([slurm_res / target, "--profile", profile, "--configfile", DEMO, resume,
+    remote = snakemake([slurm_res / target, "--profile", profile, "--configfile", *DEMO, resume,
                         "--slurm-logdir", logdir, "--config", f"results={slurm_res}"],
                        cluster, tmp_path / "slurm.log", timeout=600)
 
@@ -378,7 +378,7 @@ def failing_run(cluster, profile, tmp_path_factory):
     (res / "checkpoints").mkdir(parents=True)
     (res / "checkpoints" / f"{crash.run_id}.pt").write_bytes(b"not a checkpoint\n")
     proc = snakemake([res / "runs" / crash.run_id / "summary.json", res / "runs" / gpu.run_id / "summary.json",
-                      "--profile", profile, "--retries", "0", "--configfile", DEMO, FAILURES,
+                      "--profile", profile, "--retries", "0", "--configfile", *DEMO, FAILURES,
                       "--slurm-logdir", res / "slurm_logs", "--config", f"results={res}"],
                      cluster, tmp / "snakemake.log", timeout=180)
     rc = proc.wait()

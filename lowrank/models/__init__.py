@@ -12,7 +12,7 @@ from .resnet import ResNet18
 from .vgg import VGG16BN
 from .vit import ViT
 
-__all__ = ["ARCHS", "RankLayer", "arch_options", "build", "rank_layers"]
+__all__ = ["ARCHS", "RankLayer", "arch_options", "build", "has_batchnorm", "rank_layers"]
 
 _MODELS: dict[str, type[nn.Module]] = {
     "resnet18": ResNet18,
@@ -22,6 +22,7 @@ _MODELS: dict[str, type[nn.Module]] = {
     "vit": ViT,
 }
 ARCHS: tuple[str, ...] = tuple(_MODELS)
+_BATCHNORM = frozenset({"resnet18", "vgg16_bn", "mlp_bn", "res_bn"})  # the ViT normalises per sample (LayerNorm)
 _DATA_SHAPE = ("in_channels", "image_size", "num_classes")
 
 
@@ -35,6 +36,12 @@ def arch_options(name: str) -> dict[str, object]:
     """The options (with defaults) that architecture `name` accepts beyond the data shape."""
     params = inspect.signature(_model_class(name)).parameters.values()
     return {p.name: p.default for p in params if p.name not in _DATA_SHAPE}
+
+
+def has_batchnorm(name: str) -> bool:
+    """Whether architecture `name` normalises by batch statistics, so a training batch of one sample breaks it."""
+    _model_class(name)
+    return name in _BATCHNORM
 
 
 def build(name: str, *, in_channels: int = 3, image_size: int = 32, num_classes: int = 10, **options) -> nn.Module:

@@ -20,13 +20,12 @@ from lowrank import grid  # noqa: E402
 from lowrank.aggregate import FINISHED  # noqa: E402
 
 DPI = 120
-DEMO_PREFIX = "DEMO (synthetic data): "
 sns.set_theme(style="whitegrid", context="paper", font_scale=0.9)
 
 
 def title(config: dict, text: str) -> str:
     """A figure title, prefixed so a demo figure can never be mistaken for the paper's results."""
-    return DEMO_PREFIX + text if config.get("demo") else text
+    return grid.demo_prefix(config) + text
 
 
 def figure_title(config: dict, name: str) -> str:

@@ -57,6 +57,20 @@ rule scorecard:
         "../scripts/scorecard.py"
 
 
+rule front_page:
+    input:
+        scorecard=str(RESULTS / "scorecard.md"),
+        paper=str(Path(workflow.basedir, "config.yaml")),
+        code=str(CODE / "frontpage.py"),
+    output:
+        front_page_path(),
+    log:
+        str(RESULTS / "logs" / "front_page.log"),
+    localrule: True
+    script:
+        "../scripts/front_page.py"
+
+
 rule provenance:
     output:
         report(str(RESULTS / "provenance.md"), caption="../report/provenance.rst", category="Provenance"),

@@ -72,16 +72,22 @@ def figure_outputs(name):
 
 def dataset_file(dataset):
     """The prepared dataset a run reads (none for the generated synthetic data)."""
-    if lowrank_data.DATASETS[dataset].torchvision is None:
+    if not lowrank_data.DATASETS[dataset].prepared:
         return []
     return [str(DATA_ROOT / f"{dataset}.pt")]
 
 
+def front_page_path():
+    """The report's front page (Snakefile `report:`), written once the scorecard exists."""
+    return str(RESULTS / "report" / "front_page.rst")
+
+
 def all_targets():
-    """Every figure, the bound-vs-rank comparison, the scorecard and the provenance record."""
+    """Every figure, the bound-vs-rank comparison, the scorecard, the report's front page and the provenance."""
     out = [f for name in config["figures"] for f in figure_outputs(name)]
     out += figure_outputs("bound_vs_rank") + [table_path("bound_summary"), str(RESULTS / "scorecard.md"),
-                                             str(RESULTS / "scorecard.html"), str(RESULTS / "provenance.md")]
+                                             str(RESULTS / "scorecard.html"), str(RESULTS / "provenance.md"),
+                                             front_page_path()]
     return out
 
 
@@ -103,7 +109,7 @@ def pack_runtime(pack):
     """A resource function: minutes = epochs × steps × step time for K runs × margin, growing with attempt (the
     per-run part of a step grows in proportion to the batch size above the table's `step_batch_size`)."""
     cfg, res = pack[0], pack_resources(pack)
-    n_train = config["datasets"][cfg.dataset].get("n_train") or lowrank_data.DATASETS[cfg.dataset].train_size
+    n_train = lowrank_data.train_size(cfg.dataset, cfg.data_options)
     steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
     per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / config["resources"]["step_batch_size"])
     seconds = steps * (res["step_seconds"] + per_run * len(pack))

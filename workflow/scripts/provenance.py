@@ -6,8 +6,8 @@ from importlib.metadata import version
 
 import yaml
 
-PACKAGES = ("lowrank", "torch", "torchvision", "numpy", "pandas", "seaborn", "matplotlib", "snakemake",
-            "snakemake-executor-plugin-slurm")
+PACKAGES = ("lowrank", "torch", "torchvision", "numpy", "pandas", "seaborn", "matplotlib", "scikit-learn",
+            "snakemake", "snakemake-executor-plugin-slurm")
 
 
 def git_version() -> str:
