@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lowrank import aggregate, grid, logs
+from lowrank import aggregate, grid, logs, views
 from lowrank.config import RunConfig
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
@@ -184,3 +184,18 @@ def test_a_missing_run_is_an_error_naming_it(tmp_path):
         write_fake_run(tmp_path, cfg)
     with pytest.raises(FileNotFoundError, match=first.run_id):
         aggregate.figure_table(config, "fig04", tmp_path)
+
+
+@pytest.mark.parametrize("name,changes", [("fig01", {"vary": {"batch_size": [4]}}), ("fig14", {}),
+                                          ("fig16", {"vary": {"batch_size": [4]}, "layers": [1]}), ("fig18", {})])
+def test_the_aggregate_view_holds_everything_aggregation_reads(tmp_path, name, changes):
+    config = small_config(**{name: fig(name, **changes)})
+    write_figure(tmp_path, config, name)
+    view = views.aggregate_view(config, name)
+    assert "title" not in view["figures"][name] and "bound_lambda" not in view["switches"]
+    pd.testing.assert_frame_equal(aggregate.figure_table(view, name, tmp_path),
+                                  aggregate.figure_table(config, name, tmp_path))
+    config["comparison"]["eps"] = [0.3]
+    run_ids = sorted({fr.run.run_id for fr in grid.figure_runs(config, name)})
+    pd.testing.assert_frame_equal(aggregate.bound_vs_rank(views.comparison_view(config), tmp_path, run_ids),
+                                  aggregate.bound_vs_rank(config, tmp_path, run_ids))

@@ -6,7 +6,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
+from test_aggregate import write_figure
 
 from lowrank import grid
 
@@ -48,3 +50,55 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
     text = res.stdout + res.stderr
     assert "lr" in text and "-0.1" in text and "Job stats" not in text
     assert not (tmp_path / "runs").exists()
+
+
+# --- outputs follow their inputs: a config edit re-runs exactly the jobs that read it ------------------------------
+DEMO = ROOT / "config" / "demo.yaml"
+FIGURES = ("fig08", "fig18")  # a curves figure and the bound figure: four runs in all
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """The dry run's job stats: rule -> number of jobs, less the targets and the total (empty: nothing to do)."""
+    stats = output.partition("Job stats:")[2]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", stats, re.M)
+            if rule not in ("total", *FIGURES)}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """fig08 and fig18 of the demo built for real from hand-made run logs; returns a dry-run function taking a
+    config override."""
+    results = tmp_path_factory.mktemp("results")
+    config = grid.load_config(ROOT / "config.yaml", DEMO)
+    for name in FIGURES:
+        write_figure(results / "runs", config, name)
+    res = snakemake(*FIGURES, "-c1", "--configfile", str(DEMO), "--config", f"results={results}", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+    def dry_run(override: dict) -> dict[str, int]:
+        extra = results / "override.yaml"
+        extra.write_text(yaml.safe_dump(override))
+        res = snakemake("-n", *FIGURES, "--configfile", str(DEMO), str(extra), "--config", f"results={results}")
+        assert res.returncode == 0, res.stderr[-3000:]
+        return planned_jobs(res.stdout + res.stderr)
+
+    return dry_run
+
+
+def test_no_edit_reruns_nothing(built):
+    assert built({}) == {}
+
+
+def test_a_title_edit_rerenders_only_that_figure(built):
+    assert built({"figures": {"fig08": {"title": "Fig 8, retitled"}}}) == {"render_fig08": 1}
+
+
+def test_a_figure_eps_edit_reaggregates_and_rerenders_only_that_figure(built):
+    assert built({"figures": {"fig08": {"eps": {"caption": 0.1}}}}) == {"aggregate_figure": 1, "render_fig08": 1}
+
+
+def test_a_switch_reruns_only_the_figures_that_read_it(built):
+    assert built({"switches": {"bound_lambda": "as_printed"}}) == {"render_fig18": 1}
+    assert built({"switches": {"plot_eps": "notebook"}}) == {"aggregate_figure": 2, "render_fig08": 1,
+                                                                "render_fig18": 1}
+    assert built({"demo": False}) == {"render_fig08": 1, "render_fig18": 1}

@@ -1,4 +1,5 @@
 # Helpers shared by every rule: config validation, the expanded grid, packs, and every output path.
+import ast
 import hashlib
 import math
 from pathlib import Path
@@ -7,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from lowrank import data as lowrank_data
-from lowrank import grid, logs
+from lowrank import grid, logs, views
 from lowrank.config import ConfigError
 
 
@@ -25,7 +26,36 @@ except ConfigError as err:
 RESULTS = Path(config["results"])
 DATA_ROOT = Path(config["data_root"])
 CODE = Path(workflow.basedir, "lowrank")  # package code that rules list as inputs, so edits re-run them
-PLOT_CODE = sorted(str(p) for p in (CODE / "plots").glob("*.py"))
+
+
+def module_path(dotted):
+    """The source file of a lowrank module ("lowrank.plots.style"), or None for a name that is not one."""
+    base = CODE.parent.joinpath(*dotted.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def module_files(*names):
+    """The source files of lowrank modules `names` and of every lowrank module they import, at any depth."""
+    todo, seen = [f"lowrank.{m}" for m in names], {}
+    while todo:
+        name = todo.pop()
+        path = module_path(name)
+        if path is None or name in seen:
+            continue
+        seen[name] = path
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lowrank"):
+                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return sorted({str(p) for p in seen.values()})
+
+
+AGGREGATE_CODE = module_files("aggregate")
+PLOT_CODE = module_files("plots")
 
 
 # --- paths: every output location is derived here -------------------------------------------------------------

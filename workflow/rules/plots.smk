@@ -15,6 +15,7 @@ for _fig in config["figures"]:
             pdf=figure_path(_fig, "pdf"),
         params:
             figure=_fig,
+            config=views.render_view(config, _fig),
         localrule: True
         script:
             "../scripts/render_figure.py"
@@ -34,6 +35,8 @@ rule render_bound_vs_rank:
         png=report(figure_path("bound_vs_rank", "png"), caption="../report/bound_vs_rank.rst",
                    category="Bound vs rank"),
         pdf=figure_path("bound_vs_rank", "pdf"),
+    params:
+        config=views.comparison_view(config),
     localrule: True
     script:
         "../scripts/render_bound_vs_rank.py"

@@ -1,0 +1,50 @@
+"""The parts of the config each aggregation and rendering job reads, so a rule can declare them as params.
+
+A job gets its view instead of the whole config: Snakemake re-runs it when its view changes (params are a
+rerun trigger), and a key the job reads but its view lacks fails loudly instead of going stale unnoticed.
+"""
+
+from __future__ import annotations
+
+# Switches that decide which runs a figure draws and at which ε (lowrank.grid); read when aggregating.
+GRID_SWITCHES = ("lr_decay", "augmentation", "eval_cadence", "eval_final", "resnet_activation", "plot_eps")
+# Sections that expand a figure into its runs (lowrank.grid.run_config); read when aggregating.
+GRID_SECTIONS = ("defaults", "datasets", "models")
+# Keys of a figure's section that only its drawing reads (lowrank.plots); an edit re-renders, never re-aggregates.
+DRAWING_KEYS = ("title", "hue", "x", "accuracy")
+# Switches each figure kind's drawing reads (lowrank.plots).
+DRAWING_SWITCHES = {"bound": ("bound_lambda",)}
+
+
+def _pick(section: dict, keys) -> dict:
+    return {k: section[k] for k in keys if k in section}
+
+
+def aggregate_view(config: dict, name: str) -> dict:
+    """What aggregating figure `name` reads: its section less the drawing keys, the grid's sections and switches."""
+    figure = {k: v for k, v in config["figures"][name].items() if k not in DRAWING_KEYS}
+    return {"figures": {name: figure}, "switches": _pick(config["switches"], GRID_SWITCHES),
+            **_pick(config, GRID_SECTIONS)}
+
+
+def render_view(config: dict, name: str) -> dict:
+    """What drawing figure `name` reads: its section, the switches its kind reads, and `demo` (the title prefix)."""
+    figure = config["figures"][name]
+    return {"figures": {name: figure}, "demo": config["demo"],
+            "switches": _pick(config["switches"], DRAWING_SWITCHES.get(figure["kind"], ()))}
+
+
+def comparison_view(config: dict) -> dict:
+    """What the all-runs bound comparison (table and drawing) reads: its ε, the λ convention and `demo`."""
+    return {"comparison": config["comparison"], "switches": _pick(config["switches"], ("bound_lambda",)),
+            "demo": config["demo"]}
+
+
+# Top-level keys that say where and how jobs run, never what a result holds.
+EXECUTION_KEYS = ("results", "data_root", "pack_size", "pack_scope", "checkpoint_every", "gpu_kernels", "resources")
+
+
+def scorecard_view(config: dict) -> dict:
+    """What the scorecard may read: every result-shaping key, each figure's section less its drawing keys."""
+    figures = {name: {k: v for k, v in fig.items() if k not in DRAWING_KEYS} for name, fig in config["figures"].items()}
+    return {**{k: v for k, v in config.items() if k not in EXECUTION_KEYS}, "figures": figures}
