@@ -72,6 +72,7 @@ def assert_complete(run_dir: Path, last_epoch: int, eval_epochs: list[int]) -> N
     assert not layers.duplicated(["epoch", "layer"]).any()
     assert logs.read_table(run_dir, "evals")["epoch"].tolist() == eval_epochs
     assert logs.read_spectra(run_dir)["epochs"].tolist() == eval_epochs
+    assert logs.check_run(run_dir) == summary  # the consumer's validation accepts every real run
 
 
 def test_same_seed_gives_identical_logs(tmp_path):
@@ -119,6 +120,41 @@ def test_finished_run_is_written_again_without_training(tmp_path):
     statuses = train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
                           log=no_training)
     assert statuses == ["finished"] and outputs(tmp_path / "run") == first
+
+
+def test_a_truncated_log_is_reported_naming_the_file_and_rewritten_from_the_checkpoint(tmp_path):
+    cfg, run = tiny_config(), tmp_path / "run"
+    train_pack([(cfg, run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=lambda msg: None)
+    first = outputs(run)
+    text = (run / "ranks.csv").read_text()
+    (run / "ranks.csv").write_text(text[:len(text) * 2 // 3 + 3])  # cut mid-line
+    with pytest.raises(logs.DamagedRun, match=r"run run: .*ranks\.csv is damaged: a row has no .* value") as err:
+        logs.check_run(run)
+    (run / "ranks.csv").write_text(text[:text.rindex("\n", 0, len(text) - 1) + 1])  # the last row lost
+    with pytest.raises(logs.DamagedRun, match=r"ranks\.csv is damaged: it has 39 rows, expected 40 "
+                                              r"\(5 epochs × 2 layers × 4 eps\)"):
+        logs.check_run(run)
+    assert "Removed" in logs.retire(err.value) and not (run / "summary.json").exists()
+
+    def no_training(msg: str) -> None:
+        raise AssertionError(f"a finished run was trained again: {msg}")
+
+    train_pack([(cfg, run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=no_training)
+    assert outputs(run) == first and logs.check_run(run)
+
+
+@pytest.mark.parametrize("name, damage, why", [
+    ("summary.json", lambda p: p.write_text("{"), "cannot be read"),
+    ("layers.csv", lambda p: p.write_text(p.read_text().rsplit("\n", 3)[0] + "\n"), "last epoch is 3"),
+    ("evals.csv", lambda p: p.unlink(), "missing"),
+    ("singular_values.npz", lambda p: p.write_bytes(p.read_bytes()[:100]), "cannot be read"),
+])
+def test_every_damaged_log_file_is_named(tmp_path, name, damage, why):
+    run = tmp_path / "run"
+    train_pack([(tiny_config(), run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=lambda m: None)
+    damage(run / name)
+    with pytest.raises(logs.DamagedRun, match=rf"{name} is damaged: .*{why}"):
+        logs.check_run(run)
 
 
 def test_divergence_is_recorded_and_exits_zero(tmp_path, capsys):

@@ -55,6 +55,8 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
 # --- outputs follow their inputs: a config edit re-runs exactly the jobs that read it ------------------------------
 DEMO = ROOT / "config" / "demo.yaml"
 FIGURES = ("fig08", "fig18")  # a curves figure and the bound figure: four runs in all
+FIGURE_RUNS = {name: {fr.run.run_id for fr in grid.figure_runs(grid.load_config(ROOT / "config.yaml", DEMO), name)}
+               for name in FIGURES}
 
 
 def planned_jobs(output: str) -> dict[str, int]:
@@ -75,30 +77,61 @@ def built(tmp_path_factory):
     res = snakemake(*FIGURES, "-c1", "--configfile", str(DEMO), "--config", f"results={results}", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
 
-    def dry_run(override: dict) -> dict[str, int]:
+    def dry_run(override: dict, *args: str) -> dict[str, int]:
         extra = results / "override.yaml"
         extra.write_text(yaml.safe_dump(override))
-        res = snakemake("-n", *FIGURES, "--configfile", str(DEMO), str(extra), "--config", f"results={results}")
+        res = snakemake("-n", *FIGURES, "--configfile", str(DEMO), str(extra), "--config", f"results={results}",
+                        *args)
         assert res.returncode == 0, res.stderr[-3000:]
         return planned_jobs(res.stdout + res.stderr)
 
+    dry_run.results = results
     return dry_run
 
 
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
 def test_no_edit_reruns_nothing(built):
     assert built({}) == {}
 
 
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
 def test_a_title_edit_rerenders_only_that_figure(built):
     assert built({"figures": {"fig08": {"title": "Fig 8, retitled"}}}) == {"render_fig08": 1}
 
 
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
 def test_a_figure_eps_edit_reaggregates_and_rerenders_only_that_figure(built):
     assert built({"figures": {"fig08": {"eps": {"caption": 0.1}}}}) == {"aggregate_figure": 1, "render_fig08": 1}
 
 
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
 def test_a_switch_reruns_only_the_figures_that_read_it(built):
     assert built({"switches": {"bound_lambda": "as_printed"}}) == {"render_fig18": 1}
     assert built({"switches": {"plot_eps": "notebook"}}) == {"aggregate_figure": 2, "render_fig08": 1,
                                                                 "render_fig18": 1}
     assert built({"demo": False}) == {"render_fig08": 1, "render_fig18": 1}
+
+
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
+def test_a_deleted_table_is_built_again(built):
+    table = built.results / "tables" / "fig08.csv"
+    saved = table.read_bytes()
+    table.unlink()
+    try:
+        assert built({}) == {"aggregate_figure": 1, "render_fig08": 1}
+    finally:
+        table.write_bytes(saved)
+
+
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
+def test_a_truncated_run_log_stops_naming_it_and_the_next_run_rewrites_it(built):
+    """Last in this module: it leaves fig08's first run retired."""
+    run_id = sorted(FIGURE_RUNS["fig08"])[0]
+    ranks = built.results / "runs" / run_id / "ranks.csv"
+    ranks.write_text(ranks.read_text()[:-20])  # cut mid-line
+    res = snakemake(*FIGURES, "-c1", "--configfile", str(DEMO), "--config", f"results={built.results}")
+    assert res.returncode != 0
+    assert f"run {run_id}: {ranks} is damaged" in res.stderr and "Removed" in res.stderr
+    assert not (ranks.parent / "summary.json").exists()
+    jobs = built({})
+    assert [rule for rule in jobs if rule.startswith("train_")] and jobs["aggregate_figure"] == 1

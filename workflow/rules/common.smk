@@ -96,12 +96,19 @@ def dataset_file(dataset):
     return [str(DATA_ROOT / f"{dataset}.pt")]
 
 
+def figure_targets(name):
+    """A figure with its table and its runs' logs: targets, so a deleted table or run is built again even
+    though the figure is still there (Snakemake does not rebuild a missing intermediate file by itself)."""
+    return figure_outputs(name) + [table_path(name)] + [f for rid in FIGURE_RUNS[name] for f in run_files(rid)]
+
+
 def all_targets():
-    """Every figure, the bound-vs-rank comparison, the scorecard and the provenance record."""
-    out = [f for name in config["figures"] for f in figure_outputs(name)]
-    out += figure_outputs("bound_vs_rank") + [table_path("bound_summary"), str(RESULTS / "scorecard.md"),
-                                             str(RESULTS / "scorecard.html"), str(RESULTS / "provenance.md")]
-    return out
+    """Every figure (with its table and runs), the bound-vs-rank comparison, the scorecard and the provenance."""
+    out = [f for name in config["figures"] for f in figure_targets(name)]
+    out += figure_outputs("bound_vs_rank") + [table_path("bound_vs_rank"), table_path("bound_summary"),
+                                             str(RESULTS / "scorecard.md"), str(RESULTS / "scorecard.html"),
+                                             str(RESULTS / "provenance.md")]
+    return list(dict.fromkeys(out))
 
 
 # --- packs ------------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ for _fig in config["figures"]:
         name:
             _fig
         input:
-            figure_outputs(_fig),
+            figure_targets(_fig),
 
 
 rule render_bound_vs_rank:
