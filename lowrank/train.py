@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import io
 import json
 import math
 import platform
@@ -49,9 +48,9 @@ import torch.nn.functional as F
 
 import lowrank
 from lowrank import data as datasets
-from lowrank import logs, metrics, models
+from lowrank import checkpoints, logs, metrics, models
+from lowrank.checkpoints import checkpoint_path
 from lowrank.config import ConfigError, RunConfig
-from lowrank.logs import atomic_write_bytes
 from lowrank.models.packed import pack as packed_model
 from lowrank.models.packed import PackedLinear, bind, gather_packed, per_run, shared_input, to_packed
 
@@ -86,11 +85,6 @@ def new_state(cfg: RunConfig, out: Path | None, device: torch.device) -> RunStat
         s.aug = torch.Generator(device=device)
         s.aug.manual_seed(cfg.seed + 1)
     return s
-
-
-def checkpoint_path(ckpt_dir: Path, cfg: RunConfig) -> Path:
-    """Where a run's checkpoint lives (outside its final outputs, so a failed job's cleanup keeps it)."""
-    return Path(ckpt_dir) / f"{cfg.run_id}.pt"
 
 
 @dataclass(frozen=True)
@@ -362,22 +356,18 @@ class Pack:
 
 
 def log_state(s: RunState) -> dict:
-    """The run's logs so far (kept in its checkpoint so a resumed run writes them unchanged)."""
-    return {k: getattr(s, k) for k in ("evals", "layers", "ranks", "spectra", "spectra_epochs", "status",
-                                       "diverged_epoch", "diverged_reason", "wall_time")}
+    """The run's logs so far (kept in its checkpoint so a resumed run writes them unchanged); the spectra as
+    tensors, which a weights_only load accepts."""
+    state = {k: getattr(s, k) for k in ("evals", "layers", "ranks", "spectra_epochs", "status", "diverged_epoch",
+                                        "diverged_reason", "wall_time")}
+    return {**state, "spectra": {n: [torch.from_numpy(a) for a in sv] for n, sv in s.spectra.items()}}
 
 
 def restore_logs(s: RunState, saved: dict) -> None:
     """Inverse of log_state."""
     for k, v in saved.items():
         setattr(s, k, v)
-
-
-def save_checkpoint(path: Path, payload: dict) -> None:
-    """torch.save to a temporary file and rename, so a kill mid-write leaves the previous checkpoint."""
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    s.spectra = {n: [t.numpy() for t in sv] for n, sv in saved["spectra"].items()}
 
 
 def record_layers(s: RunState, epoch: int, metrics: dict, layers: list, spectra: bool) -> None:
@@ -471,10 +461,9 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     states = [new_state(cfg, out, device) for cfg, out in runs]
     pack = Pack(states, data, device)
     for k, s in enumerate(states):
-        path = checkpoint_path(ckpt_dir, s.cfg)
-        if not path.exists():
+        ckpt = checkpoints.load_latest(ckpt_dir, s.cfg, log)
+        if ckpt is None:
             continue
-        ckpt = torch.load(path, weights_only=False)
         if "flat" in ckpt:
             pack.load(k, ckpt)
         else:  # a finished run keeps only its logs: it is written out again, never trained again
@@ -494,7 +483,8 @@ def _write_finished(pack: Pack, ckpt_dir: Path, runtime: dict) -> None:
     done = [s.status != "running" for s in pack.states]
     for s, d in zip(pack.states, done):
         if d:
-            save_checkpoint(checkpoint_path(ckpt_dir, s.cfg), {"epoch": s.epoch, "logs": log_state(s)})
+            checkpoints.save(checkpoint_path(ckpt_dir, s.cfg), s.cfg, {"epoch": s.epoch, "logs": log_state(s)},
+                             keep_previous=False)
             write_outputs(s, pack.layers, runtime)
     if any(done):
         pack.keep([not d for d in done])
@@ -529,7 +519,7 @@ def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, runtim
         if epoch % checkpoint_every == 0:
             for k, s in enumerate(pack.states):
                 if s.status == "running":
-                    save_checkpoint(checkpoint_path(ckpt_dir, s.cfg), pack.state_of(k))
+                    checkpoints.save(checkpoint_path(ckpt_dir, s.cfg), s.cfg, pack.state_of(k))
         _write_finished(pack, ckpt_dir, runtime)
 
 

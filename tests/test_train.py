@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lowrank import logs
+from lowrank import checkpoints, logs
 from lowrank.config import ConfigError, RunConfig
 from lowrank.train import checkpoint_path, main, train_pack
 
@@ -96,7 +96,7 @@ def test_interrupted_run_resumes_to_identical_logs(tmp_path):
         train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
                    device=torch.device("cpu"), log=interrupt_at(3))
     assert not (tmp_path / "run" / "summary.json").exists()  # nothing half-done looks finished
-    assert torch.load(checkpoint_path(tmp_path / "ckpt", cfg), weights_only=False)["epoch"] == 2
+    assert checkpoints.read(checkpoint_path(tmp_path / "ckpt", cfg), cfg)["epoch"] == 2
     trained = []
     statuses = train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
                           device=torch.device("cpu"), log=trained.append)
@@ -110,7 +110,7 @@ def test_finished_run_is_written_again_without_training(tmp_path):
     train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
                log=lambda msg: None)
     first = outputs(tmp_path / "run")
-    assert "flat" not in torch.load(checkpoint_path(tmp_path / "ckpt", cfg), weights_only=False)  # logs only
+    assert "flat" not in checkpoints.read(checkpoint_path(tmp_path / "ckpt", cfg), cfg)  # logs only
     for name in logs.FILES:
         (tmp_path / "run" / name).unlink()
 
@@ -155,6 +155,64 @@ def test_every_damaged_log_file_is_named(tmp_path, name, damage, why):
     damage(run / name)
     with pytest.raises(logs.DamagedRun, match=rf"{name} is damaged: .*{why}"):
         logs.check_run(run)
+
+
+def interrupted(tmp_path: Path, cfg: RunConfig, epoch: int = 3) -> Path:
+    """Train `cfg` with a checkpoint per epoch and stop it when it reports `epoch`; return the checkpoint dir."""
+    with pytest.raises(Interrupt):
+        train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
+                   device=torch.device("cpu"), log=interrupt_at(epoch))
+    return tmp_path / "ckpt"
+
+
+def test_another_runs_checkpoint_is_refused_naming_the_file(tmp_path, capsys):
+    other, cfg = tiny_config(lr=0.2), tiny_config()
+    ckpt = interrupted(tmp_path, other)
+    checkpoint_path(ckpt, other).rename(checkpoint_path(ckpt, cfg))  # lr = 0.2's state under lr = 0.1's name
+    code = main([*TINY, "--ckpt-dir", str(ckpt), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"checkpoint {checkpoint_path(ckpt, cfg)} belongs to run {other.run_id}" in err
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[:len(b) // 2], lambda b: b"", lambda b: bytes(range(256)) * 4,
+                                    lambda b: b[:-100] + bytes(100)])
+def test_a_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path, damage):
+    cfg = tiny_config()
+    train_pack([(cfg, tmp_path / "ref")], ckpt_dir=tmp_path / "ref.ckpt", device=torch.device("cpu"),
+               log=lambda msg: None)
+    path = checkpoint_path(interrupted(tmp_path, cfg), cfg)  # epoch 2, and epoch 1 kept as the previous one
+    assert checkpoints.read(checkpoints.previous_path(path), cfg)["epoch"] == 1
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(checkpoints.CorruptCheckpoint, match=f"checkpoint {path} is corrupt"):
+        checkpoints.read(path, cfg)
+    said = []
+    train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
+               device=torch.device("cpu"), log=said.append)
+    assert said[0].startswith(f"checkpoint {path} is corrupt") and "resuming from the previous" in said[0]
+    assert sum("] epoch " in m for m in said) == 3  # epochs 2, 3 and 4: one epoch lost, not the run
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
+    assert not checkpoints.previous_path(path).exists()  # a finished run keeps one logs-only checkpoint
+
+
+def test_a_corrupt_checkpoint_without_a_previous_one_restarts_the_run(tmp_path):
+    cfg = tiny_config()
+    path = checkpoint_path(interrupted(tmp_path, cfg, epoch=2), cfg)
+    checkpoints.previous_path(path).unlink(missing_ok=True)
+    path.write_bytes(b"")
+    said = []
+    train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=said.append)
+    assert f"run {cfg.run_id} restarts from epoch 0" in said[0]
+    assert sum("] epoch " in m for m in said) == 4
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+    cfg = tiny_config()
+    path = checkpoint_path(tmp_path, cfg)
+    torch.save({"epoch": 1, "evil": print}, path)  # loading this with weights_only=False would call code
+    with pytest.raises(checkpoints.CorruptCheckpoint, match="cannot be read"):
+        checkpoints.read(path, cfg)
 
 
 def test_divergence_is_recorded_and_exits_zero(tmp_path, capsys):
@@ -249,9 +307,11 @@ def wait_for_checkpoint(path: Path, min_epoch: int, proc: subprocess.Popen, time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before it could be killed"
-        if path.exists():
-            epoch = torch.load(path, weights_only=False)["epoch"]
-            if epoch >= min_epoch:
-                return epoch
+        try:  # a save moves the checkpoint to its .prev name first: it may be absent for a moment
+            epoch = torch.load(path, weights_only=True)["epoch"]
+        except FileNotFoundError:
+            continue
+        if epoch >= min_epoch:
+            return epoch
         time.sleep(0.02)
     raise AssertionError(f"no checkpoint for epoch >= {min_epoch} within {timeout} s")
