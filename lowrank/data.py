@@ -8,8 +8,10 @@ normalises exactly as the authors' transforms do, and moves it to the device.
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import os
+import pickle
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -56,6 +58,16 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 AUGMENTATIONS = ("none", "paper", "code")
+
+
+def synthetic_options() -> tuple[str, ...]:
+    """The options make_synthetic accepts (a synthetic run's data_options)."""
+    return tuple(inspect.signature(make_synthetic).parameters)
+
+
+def train_size(name: str, options: dict) -> int:
+    """How many training samples a run of dataset `name` with these data options sees."""
+    return int(options.get("n_train") or DATASETS[name].train_size)
 
 
 @dataclass
@@ -118,15 +130,21 @@ def load(name: str, root: str | Path, *, device: str | torch.device = "cpu", dty
         return Data(d.train_x.to(device, dtype), d.train_y.to(device), d.test_x.to(device, dtype), d.test_y.to(device),
                     classes=d.classes)
     info = _real(name)
-    blob = torch.load(prepare(name, root, download=False), map_location="cpu", weights_only=True)
+    path = prepare(name, root, download=False)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        parts = [blob[k] for k in ("train_x", "train_y", "test_x", "test_y")]
+    except (OSError, RuntimeError, ValueError, EOFError, KeyError, TypeError, pickle.UnpicklingError) as err:
+        raise DatasetUnavailable(f"{path} is corrupt ({type(err).__name__}): delete it and run "
+                                 f"`python -m lowrank.data {name} --root {root}` to prepare it again.") from None
     mean = torch.tensor(info.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(info.std, device=device).view(1, -1, 1, 1)
 
     def normalise(x: Tensor) -> Tensor:  # move as uint8 (4x less traffic), then ToTensor + Normalize in float32
         return x.to(device).float().div_(255).sub_(mean).div_(std).to(dtype)
 
-    return Data(normalise(blob["train_x"]), blob["train_y"].to(device),
-                normalise(blob["test_x"]), blob["test_y"].to(device), classes=info.classes)
+    return Data(normalise(parts[0]), parts[1].to(device), normalise(parts[2]), parts[3].to(device),
+                classes=info.classes)
 
 
 def make_synthetic(*, seed: int = 0, n_train: int = 2048, n_test: int = 512, channels: int = 3, size: int = 32,

@@ -41,15 +41,20 @@ RANK_COLUMNS = ["epoch", "layer", "eps", "rank"]
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary sibling, fsync, then rename: readers see the old file or the whole new one."""
+    """Write to a temporary sibling, fsync, then rename: readers see the old file or the whole new one; a failed
+    write removes its temporary."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a kill mid-write: leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -37,6 +37,7 @@ import math
 import platform
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -447,6 +448,8 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     if checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every={checkpoint_every!r} is invalid: it must be >= 1.")
     kernel_flags(kernels)  # reject a bad value before any work
+    for what, path in [*(("output directory", out) for _, out in runs), ("checkpoint directory", ckpt_dir)]:
+        check_writable(what, Path(path))
     device = device or default_device()
     cfg0 = runs[0][0]
     data = datasets.load(cfg0.dataset, data_root, device=device, dtype=DTYPES[cfg0.dtype],
@@ -476,6 +479,17 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
         with kernel_flags(kernels):
             _train(sub, data, fill, ckpt_dir, checkpoint_every, runtime, log)
     return [s.status for s in states]
+
+
+def check_writable(what: str, path: Path) -> None:
+    """Create directory `path` and write a probe file into it: a location that cannot hold the run's files is
+    refused before the first step, not after the last."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{what} {path} is not a writable directory: {err.strerror or err}.") from None
 
 
 def _write_finished(pack: Pack, ckpt_dir: Path, runtime: dict) -> None:
@@ -624,11 +638,27 @@ def parse_device(text: str | None) -> torch.device:
     return device
 
 
+def read_spec(path: Path) -> tuple[RunConfig, Path]:
+    """One --spec file's (config, output dir); any problem with it is one sentence naming the file."""
+    try:
+        spec = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(f"--spec {path} cannot be read: {err.strerror}.") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--spec {path} is not valid JSON: {err.msg} at line {err.lineno}.") from None
+    missing = [k for k in ("config", "out") if not isinstance(spec, dict) or k not in spec]
+    if missing:
+        raise ConfigError(f"--spec {path} lacks the key '{missing[0]}' (a spec holds 'config' and 'out').")
+    try:
+        return RunConfig.from_dict(spec["config"]), Path(spec["out"])
+    except (ConfigError, TypeError) as err:
+        raise ConfigError(f"--spec {path}: {err}") from None
+
+
 def runs_from_args(args: argparse.Namespace) -> list[tuple[RunConfig, Path]]:
     """The (config, output dir) pairs the command line asks for."""
     if args.spec:
-        specs = [json.loads(p.read_text()) for p in args.spec]
-        return [(RunConfig.from_dict(s["config"]), Path(s["out"])) for s in specs]
+        return [read_spec(p) for p in args.spec]
     options = {}
     for item in args.data_option:
         key, sep, value = item.partition("=")

@@ -250,6 +250,12 @@ def test_early_stop_on_unlearnable_data(tmp_path):
     (["--device", "tpu9"], "device"),
     (["--eps", "2"], "eps"),
     (["--kernels", "turbo"], "kernels"),
+    (["--lr", "inf"], "lr=inf"),
+    (["--weight-decay", "nan"], "weight_decay=nan"),
+    (["--data-option", "signal=inf"], "data_options.signal=inf"),
+    (["--data-option", "n_trian=64"], "data_options.n_trian"),
+    (["--data-option", "n_train=many"], "data_options.n_train='many'"),
+    (["--spec", "/nonexistent/spec.json"], "--spec /nonexistent/spec.json cannot be read"),
 ])
 def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, key):
     out = tmp_path / "run"
@@ -257,6 +263,41 @@ def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, key):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and key in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("text, why", [('{"config": {}}', "lacks the key 'out'"),
+                                       ('{"config": {', "is not valid JSON"),
+                                       ('{"config": {"arch": "mlp_bn"}, "out": "x"}', "'dataset' is missing")])
+def test_a_bad_spec_file_is_one_line_naming_it(tmp_path, capsys, text, why):
+    spec = tmp_path / "spec.json"
+    spec.write_text(text)
+    assert exit_code(["--spec", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--spec {spec}" in err and why in err, err
+
+
+@pytest.mark.parametrize("flag, make", [("--out", lambda p: p), ("--ckpt-dir", lambda p: p / "ckpt")])
+def test_an_unwritable_location_is_refused_before_the_first_step(tmp_path, capsys, flag, make):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a directory cannot be made at (or under) a file
+    args = [*TINY, "--out", str(tmp_path / "run"), flag, str(make(blocker))]
+    assert exit_code(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{make(blocker)} is not a writable directory" in err, err
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_a_failed_atomic_write_leaves_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "ranks.csv"
+    target.write_bytes(b"old")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(logs.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        logs.atomic_write_bytes(target, b"new" * 1000)
+    assert [p.name for p in tmp_path.iterdir()] == ["ranks.csv"] and target.read_bytes() == b"old"
 
 
 def test_train_pack_rejects_bad_kernels_before_any_work(tmp_path):

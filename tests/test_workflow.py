@@ -11,9 +11,11 @@ import yaml
 from test_aggregate import write_figure
 
 from lowrank import grid
+from lowrank.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+DEMO = ROOT / "config" / "demo.yaml"
 
 
 def snakemake(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -52,8 +54,33 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+
+def test_a_misspelled_top_level_key_is_a_few_lines_naming_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("figuers: {}\n")
+    res = snakemake("-n", "all", "--configfile", str(bad), "--config", f"results={tmp_path}")
+    assert res.returncode != 0
+    text = res.stdout + res.stderr
+    assert "'figuers' was unexpected); did you mean 'figures'?" in text and len(text.splitlines()) <= 6, text
+
+
+def test_a_batch_larger_than_the_dataset_is_refused_when_the_dag_is_built(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"figures": {"fig08": {"vary": {"batch_size": [4, 500]}}}}))
+    res = snakemake("-n", "all", "--configfile", str(DEMO), str(bad), "--config", f"results={tmp_path}")
+    text = res.stdout + res.stderr
+    assert res.returncode != 0 and "Job stats" not in text
+    assert "batch_size=500 is invalid: the synthetic training set has only 384 samples" in text
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("figures:\n  fig01: {title: [unclosed\n")
+    with pytest.raises(ConfigError, match=rf"{bad} line 3, column 1 is not valid YAML"):
+        grid.read_yaml(bad)
+
+
 # --- outputs follow their inputs: a config edit re-runs exactly the jobs that read it ------------------------------
-DEMO = ROOT / "config" / "demo.yaml"
 FIGURES = ("fig08", "fig18")  # a curves figure and the bound figure: four runs in all
 FIGURE_RUNS = {name: {fr.run.run_id for fr in grid.figure_runs(grid.load_config(ROOT / "config.yaml", DEMO), name)}
                for name in FIGURES}

@@ -1,8 +1,12 @@
 # Helpers shared by every rule: config validation, the expanded grid, packs, and every output path.
 import ast
+import difflib
 import hashlib
 import math
 from pathlib import Path
+
+import jsonschema
+import yaml
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -12,6 +16,26 @@ from lowrank import grid, logs, views
 from lowrank.config import ConfigError
 
 
+SCHEMA = Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+
+
+def config_error(config, schema_path):
+    """The config's first schema violation as one line naming its key, or None. Snakemake's own validate (run
+    next) prints the schema and the whole config around the one useful line."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    key = ".".join(str(k) for k in error.absolute_path) or "(top level)"
+    unknown = [k for k in config if k not in schema["properties"]] if not error.absolute_path else []
+    hint = [f"; did you mean {m[0]!r}?" for k in unknown[:1]
+            for m in [difflib.get_close_matches(k, schema["properties"], 1)] if m]
+    return f"Invalid config at {key}: {error.message.splitlines()[0][:300]}{''.join(hint)}"
+
+
+_error = config_error(config, SCHEMA)
+if _error:
+    raise WorkflowError(_error)
 validate(config, "../schemas/config.schema.yaml")
 
 try:
@@ -129,7 +153,7 @@ def pack_runtime(pack):
     """A resource function: minutes = epochs × steps × step time for K runs × margin, growing with attempt (the
     per-run part of a step grows in proportion to the batch size above the table's `step_batch_size`)."""
     cfg, res = pack[0], pack_resources(pack)
-    n_train = config["datasets"][cfg.dataset].get("n_train") or lowrank_data.DATASETS[cfg.dataset].train_size
+    n_train = lowrank_data.train_size(cfg.dataset, cfg.data_options)
     steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
     per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / config["resources"]["step_batch_size"])
     seconds = steps * (res["step_seconds"] + per_run * len(pack))
