@@ -13,7 +13,8 @@ A finished run directory holds (``epoch`` always counts completed training epoch
   ``<layer>`` of shape (len(epochs), min(rows, cols)): descending singular values of W/‖W‖_F (float32).
 * ``summary.json`` — ``run_id``, ``config`` (the RunConfig), ``status`` ("finished" or "diverged"),
   ``diverged_epoch`` and ``diverged_reason`` ("nonfinite_loss" or "early_stop"), ``epochs_completed``,
-  ``final`` (last evaluation and average rank per eps), ``layers`` (name, shape, m), ``versions``, and
+  ``final`` (last evaluation and average rank per eps), ``layers`` (name, shape, m), ``code`` (git commit and
+  dirty flag, SHA-256 of the lowrank sources: lowrank.provenance), ``versions``, and
   ``runtime`` (device, GPU kernels, host, wall time, start/end: the only fields that differ between identical runs).
 
 ``summary.json`` is written last, so its presence marks a complete run; every file is written to a temporary

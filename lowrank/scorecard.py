@@ -14,6 +14,7 @@ import pandas as pd
 from lowrank.aggregate import FINISHED, final_rows
 from lowrank.bound import CONVENTIONS, paper_lambda, rank_bound
 from lowrank.grid import SYMBOLS
+from lowrank.provenance import code_notes
 
 RHO_MIN = 0.5
 MIN_POINTS = 3
@@ -219,7 +220,7 @@ def claims(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFra
              f"Excluded {len(diverged)} diverged run(s) from every claim"
              + (f": {', '.join(diverged[:10])}{' …' if len(diverged) > 10 else ''}." if diverged else "."),
              "B and μ trends use λ > 0 settings only (the theory needs weight decay); runs with weight_decay 0 have "
-             "no bound (infinite) and are left out of the bound claim."]
+             "no bound (infinite) and are left out of the bound claim.", *code_notes(tables)]
     return pd.DataFrame(rows, columns=COLUMNS), notes
 
 

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 import lowrank
 from lowrank import data as datasets
-from lowrank import checkpoints, logs, metrics, models
+from lowrank import checkpoints, logs, metrics, models, provenance
 from lowrank.checkpoints import checkpoint_path
 from lowrank.config import ConfigError, RunConfig
 from lowrank.models.packed import pack as packed_model
@@ -262,6 +262,8 @@ class Pack:
         per_weight = columns.view(-1, 1, 1)
         order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
         bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
+        loss_sum = torch.zeros(len(self.states), dtype=torch.float64, device=self.device)
+        correct = torch.zeros(len(self.states), dtype=torch.int64, device=self.device)
         self.bind()
         self.model.train()
         for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
@@ -271,15 +273,20 @@ class Pack:
             else:
                 x = to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
                                            for i, s in zip(idx, self.states)]))
-            bad |= ~torch.isfinite(self.step(x, data.train_y[idx], columns, per_weight))
+            loss, hits = self.step(x, data.train_y[idx], columns, per_weight)
+            bad |= ~torch.isfinite(loss)
+            loss_sum += loss.double() * idx.shape[1]
+            correct += hits
         for w in (self.flat, *self.weights.values()):
             bad |= ~torch.isfinite(w).flatten(1).all(1)
+        self.epoch_loss, self.epoch_acc = loss_sum / n, correct.double() / n  # for the progress line
         return bad
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns, per_weight: Columns) -> torch.Tensor:
+    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns,
+             per_weight: Columns) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]) with the epoch's columns
-        ([K, 1], and viewed [K, 1, 1] for the Linear weights); returns the K batch losses. One backward pass gives
-        the flat rest's gradient and each Linear weight's gradient factors."""
+        ([K, 1], and viewed [K, 1, 1] for the Linear weights); returns the K batch losses and correct counts (before
+        the step). One backward pass gives the flat rest's gradient and each Linear weight's gradient factors."""
         logits = self.forward(x)
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         if len(self.tape) != len(self.linears) or len({layer for layer, _, _ in self.tape}) != len(self.linears):
@@ -295,7 +302,7 @@ class Pack:
                 n = self.linears[module]
                 sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], per_weight)
         self.tape.clear()
-        return loss.detach()
+        return loss.detach(), (logits.detach().argmax(-1) == y).sum(1)
 
     @torch.no_grad()
     def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
@@ -400,6 +407,7 @@ def summary_of(s: RunState, layers: list, runtime: dict) -> dict:
         "diverged_epoch": s.diverged_epoch, "diverged_reason": s.diverged_reason, "epochs_completed": s.epoch,
         "final": final, "layers": [{"name": l.name, "param": l.param, "shape": list(l.shape), "m": l.m}
                                    for l in layers],
+        "code": provenance.code_version(),
         "versions": {"lowrank": lowrank.__version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "runtime": {**runtime, "wall_time_s": round(s.wall_time, 3),
@@ -511,10 +519,12 @@ def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, runtim
     if pack.states[0].epoch == 0:
         _observe(pack, data, 0, eval_at)
         _write_finished(pack, ckpt_dir, runtime)
+    started, first = time.perf_counter(), pack.states[0].epoch + 1
     while pack.states:
         epoch = pack.states[0].epoch + 1
         t0 = time.perf_counter()
         bad = pack.train_epoch(epoch, data, fill).tolist()
+        fit = train_fit(pack)
         for s, b in zip(pack.states, bad):
             s.epoch = epoch
             if b:
@@ -528,13 +538,24 @@ def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, runtim
             s.wall_time += elapsed
             if s.status == "running" and epoch == cfg.epochs:
                 s.status = "finished"
+        per_epoch = (time.perf_counter() - started) / (epoch - first + 1)
+        eta = timedelta(seconds=round(per_epoch * (cfg.epochs - epoch)))
         log(f"[{cfg.arch} {cfg.dataset} B={cfg.batch_size} K={len(pack.states)}] epoch {epoch}/{cfg.epochs} "
-            f"{elapsed:.2f}s")
+            f"{elapsed:.2f}s ({per_epoch:.2f} s/epoch, ETA {eta}) {fit}")
         if epoch % checkpoint_every == 0:
             for k, s in enumerate(pack.states):
                 if s.status == "running":
                     checkpoints.save(checkpoint_path(ckpt_dir, s.cfg), s.cfg, pack.state_of(k))
         _write_finished(pack, ckpt_dir, runtime)
+
+
+def train_fit(pack: Pack) -> str:
+    """The pack's mean training loss and accuracy over its last epoch's batches (runs that diverged left out)."""
+    loss, acc = pack.epoch_loss.cpu(), pack.epoch_acc.cpu()
+    ok = torch.isfinite(loss)
+    if not ok.any():
+        return "train loss nan"
+    return f"train loss {loss[ok].mean().item():.4f} acc {acc[ok].mean().item():.3f} (mean of {int(ok.sum())} runs)"
 
 
 def _observe(pack: Pack, data, epoch: int, eval_at: set[int]) -> None:

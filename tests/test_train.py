@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lowrank import checkpoints, logs
+from lowrank import checkpoints, logs, provenance
 from lowrank.config import ConfigError, RunConfig
 from lowrank.train import checkpoint_path, main, train_pack
 
@@ -213,6 +214,18 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     torch.save({"epoch": 1, "evil": print}, path)  # loading this with weights_only=False would call code
     with pytest.raises(checkpoints.CorruptCheckpoint, match="cannot be read"):
         checkpoints.read(path, cfg)
+
+
+def test_summary_records_the_code_and_each_epoch_prints_progress(tmp_path):
+    said = []
+    train_pack([(tiny_config(), tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
+               log=said.append)
+    code = logs.read_summary(tmp_path / "run")["code"]
+    assert code["source_sha256"] == provenance.source_hash() and len(code["source_sha256"]) == 64
+    assert len(code["commit"]) == 40 and isinstance(code["dirty"], bool)  # the tests run in a git checkout
+    assert len(said) == 4 and re.fullmatch(r"\[mlp_bn synthetic B=8 K=1\] epoch 2/4 \d+\.\d\ds \(\d+\.\d\d s/epoch, "
+                                           r"ETA \d:\d\d:\d\d\) train loss \d\.\d{4} acc 0\.\d{3} \(mean of 1 runs\)",
+                                           said[1]), said[1]
 
 
 def test_divergence_is_recorded_and_exits_zero(tmp_path, capsys):
