@@ -126,35 +126,38 @@ def _check_columns(path: Path, table: pd.DataFrame, columns: list[str], keys: li
         raise DamagedRun(path, f"a row has no {'/'.join(keys)} value (truncated?)")
 
 
-def check_run(run_dir: Path) -> dict:
-    """Validate a run's logs against its summary.json and return the summary: rows per epoch × layer (× ε),
-    the last epoch against epochs_completed, evaluations against the saved spectra and their shapes."""
-    run_dir = Path(run_dir)
-    summary = _read(run_dir / "summary.json", lambda p: json.loads(p.read_text()))
-    try:
-        names, eps = [l["name"] for l in summary["layers"]], sorted(float(e) for e in summary["config"]["eps"])
-        done, diverged = int(summary["epochs_completed"]), summary["status"] != "finished"
-    except (KeyError, TypeError, ValueError) as err:
-        raise DamagedRun(run_dir / "summary.json", f"it lacks a field ({err})") from None
+def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) -> list[int]:
+    """layers.csv: every layer once per epoch, up to epochs_completed (one less for a run that diverged while
+    training, whose last epoch was never observed); returns the observed epochs."""
     path = run_dir / "layers.csv"
     layers = _read(path, pd.read_csv)
     _check_columns(path, layers, LAYER_COLUMNS, ["epoch", "layer"])
-    epochs = sorted(layers["epoch"].unique())
-    last = int(epochs[-1]) if epochs else -1
-    if last not in (done, done - 1 if diverged else done):
+    epochs = sorted(int(e) for e in layers["epoch"].unique())
+    last = epochs[-1] if epochs else -1
+    if last not in ({done, done - 1} if diverged else {done}):
         raise DamagedRun(path, f"its last epoch is {last} but summary.json says {done} epochs completed")
     grid = pd.MultiIndex.from_product([epochs, names])
     if len(layers) != len(grid) or not grid.isin(layers.set_index(["epoch", "layer"]).index).all():
         raise DamagedRun(path, f"it has {len(layers)} rows, expected {len(grid)} "
                                f"({len(epochs)} epochs × {len(names)} layers)")
+    return epochs
+
+
+def _check_ranks(run_dir: Path, epochs: list[int], names: list[str], n_eps: int) -> None:
+    """ranks.csv: one row per observed epoch × layer × ε."""
     path = run_dir / "ranks.csv"
     ranks = _read(path, pd.read_csv)
     _check_columns(path, ranks, RANK_COLUMNS, ["epoch", "layer", "eps", "rank"])
-    expected = len(epochs) * len(names) * len(eps)
-    if len(ranks) != expected or ranks.groupby(["epoch", "layer"]).size().ne(len(eps)).any() \
-            or sorted(ranks["epoch"].unique()) != epochs:
+    expected = len(epochs) * len(names) * n_eps
+    if (len(ranks) != expected or ranks.groupby(["epoch", "layer"]).size().ne(n_eps).any()
+            or sorted(int(e) for e in ranks["epoch"].unique()) != epochs):
         raise DamagedRun(path, f"it has {len(ranks)} rows, expected {expected} ({len(epochs)} epochs × "
-                               f"{len(names)} layers × {len(eps)} eps)")
+                               f"{len(names)} layers × {n_eps} eps)")
+
+
+def _check_evaluations(run_dir: Path, epochs: list[int], layers: list[dict]) -> None:
+    """evals.csv at increasing observed epochs, and the spectra saved at exactly those, one row per evaluation
+    of min(rows, cols) singular values per layer."""
     path = run_dir / "evals.csv"
     evals = _read(path, pd.read_csv)
     _check_columns(path, evals, EVAL_COLUMNS, ["epoch"])
@@ -165,11 +168,27 @@ def check_run(run_dir: Path) -> dict:
     spectra = _read(path, lambda p: read_spectra(p.parent))
     if spectra.get("epochs", np.empty(0)).tolist() != evaluated:
         raise DamagedRun(path, f"its epochs differ from the evaluations in evals.csv ({evaluated})")
-    for layer in summary["layers"]:
+    for layer in layers:
         want = (len(evaluated), min(layer["shape"]))
         got = spectra[layer["name"]].shape if layer["name"] in spectra else None
         if got != want:
             raise DamagedRun(path, f"layer {layer['name']} has shape {got}, expected {want}")
+
+
+def check_run(run_dir: Path) -> dict:
+    """Validate a run's logs against its summary.json and return the summary (see _check_layers, _check_ranks,
+    _check_evaluations): a damaged file is a DamagedRun naming it, never a figure drawn around it."""
+    run_dir = Path(run_dir)
+    summary = _read(run_dir / "summary.json", lambda p: json.loads(p.read_text()))
+    try:
+        layers, n_eps = summary["layers"], len(summary["config"]["eps"])
+        names = [layer["name"] for layer in layers]
+        done, diverged = int(summary["epochs_completed"]), summary["status"] != "finished"
+    except (KeyError, TypeError, ValueError) as err:
+        raise DamagedRun(run_dir / "summary.json", f"it lacks a field ({err})") from None
+    epochs = _check_layers(run_dir, names, done, diverged)
+    _check_ranks(run_dir, epochs, names, n_eps)
+    _check_evaluations(run_dir, epochs, layers)
     return summary
 
 

@@ -10,7 +10,8 @@ from lowrank.provenance import code_label, code_version
 PACKAGES = ("lowrank", "torch", "torchvision", "numpy", "pandas", "seaborn", "matplotlib", "snakemake",
             "snakemake-executor-plugin-slurm")
 
-lines = ["# Provenance", "", f"- code version: `{code_label(code_version())}`", f"- python: {platform.python_version()}"]
+lines = ["# Provenance", "", f"- code version: `{code_label(code_version())}`",
+         f"- python: {platform.python_version()}"]
 lines += [f"- {name}: {version(name)}" for name in PACKAGES]
 lines += ["", "## Config", "", "```yaml", yaml.safe_dump(snakemake.config, sort_keys=False).rstrip(), "```", ""]  # noqa: F821
 with open(snakemake.output[0], "w") as fh:  # noqa: F821
