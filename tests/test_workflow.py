@@ -64,6 +64,14 @@ def test_a_misspelled_top_level_key_is_a_few_lines_naming_it(tmp_path):
     assert "'figuers' was unexpected); did you mean 'figures'?" in text and len(text.splitlines()) <= 6, text
 
 
+def test_a_non_finite_number_in_the_config_is_refused_naming_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("comparison: {eps: [0.01, .inf]}\n")
+    res = snakemake("-n", "all", "--configfile", str(bad), "--config", f"results={tmp_path}")
+    text = res.stdout + res.stderr
+    assert res.returncode != 0 and "Invalid config at comparison.eps[1]: inf is not a finite number" in text, text
+
+
 def test_a_batch_larger_than_the_dataset_is_refused_when_the_dag_is_built(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"figures": {"fig08": {"vary": {"batch_size": [4, 500]}}}}))

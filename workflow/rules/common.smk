@@ -19,24 +19,38 @@ from lowrank.config import ConfigError
 SCHEMA = Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 
 
+def nonfinite(node, key=""):
+    """(key, value) of every non-finite number in the config (YAML .inf and .nan pass the schema's bounds)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        sub = f"{key}.{k}" if isinstance(k, str) else f"{key}[{k}]"
+        if isinstance(v, float) and not math.isfinite(v):
+            yield sub.lstrip("."), v
+        yield from nonfinite(v, sub)
+
+
 def config_error(config, schema_path):
-    """The config's first schema violation as one line naming its key, or None. Snakemake's own validate (run
-    next) prints the schema and the whole config around the one useful line."""
+    """The config's first non-finite number or schema violation as one line naming its key, or None. Snakemake's
+    own validate (run next) prints the schema and the whole config around the one useful line."""
+    for key, value in nonfinite(config):
+        return f"Invalid config at {key}: {value} is not a finite number"
     schema = yaml.safe_load(Path(schema_path).read_text())
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if error is None:
         return None
     key = ".".join(str(k) for k in error.absolute_path) or "(top level)"
-    unknown = [k for k in config if k not in schema["properties"]] if not error.absolute_path else []
-    hint = [f"; did you mean {m[0]!r}?" for k in unknown[:1]
-            for m in [difflib.get_close_matches(k, schema["properties"], 1)] if m]
-    return f"Invalid config at {key}: {error.message.splitlines()[0][:300]}{''.join(hint)}"
+    hint = ""
+    unknown = [k for k in config if k not in schema["properties"]]
+    if unknown and not error.absolute_path:
+        close = difflib.get_close_matches(unknown[0], schema["properties"], 1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"Invalid config at {key}: {error.message.splitlines()[0][:300]}{hint}"
 
 
 _error = config_error(config, SCHEMA)
 if _error:
     raise WorkflowError(_error)
-validate(config, "../schemas/config.schema.yaml")
+validate(config, str(SCHEMA))
 
 try:
     RUNS = grid.all_runs(config)
