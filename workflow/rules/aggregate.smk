@@ -61,8 +61,12 @@ rule scorecard:
 
 
 rule provenance:
+    input:
+        code=sorted(str(p) for p in CODE.rglob("*.py")),  # the code version it records
     output:
         report(str(RESULTS / "provenance.md"), caption="../report/provenance.rst", category="Provenance"),
+    params:
+        config=config,
     localrule: True
     script:
         "../scripts/provenance.py"

@@ -13,6 +13,7 @@ PACKAGES = ("lowrank", "torch", "torchvision", "numpy", "pandas", "seaborn", "ma
 lines = ["# Provenance", "", f"- code version: `{code_label(code_version())}`",
          f"- python: {platform.python_version()}"]
 lines += [f"- {name}: {version(name)}" for name in PACKAGES]
-lines += ["", "## Config", "", "```yaml", yaml.safe_dump(snakemake.config, sort_keys=False).rstrip(), "```", ""]  # noqa: F821
+config = yaml.safe_dump(snakemake.params.config, sort_keys=False).rstrip()  # noqa: F821
+lines += ["", "## Config", "", "```yaml", config, "```", ""]
 with open(snakemake.output[0], "w") as fh:  # noqa: F821
     fh.write("\n".join(lines))
