@@ -6,25 +6,27 @@ rerun trigger), and a key the job reads but its view lacks fails loudly instead 
 
 from __future__ import annotations
 
-# Switches that decide which runs a figure draws and at which ε (lowrank.grid); read when aggregating.
-GRID_SWITCHES = ("lr_decay", "augmentation", "eval_cadence", "eval_final", "resnet_activation", "plot_eps")
 # Sections that expand a figure into its runs (lowrank.grid.run_config); read when aggregating.
 GRID_SECTIONS = ("defaults", "datasets", "models")
 # Keys of a figure's section that only its drawing reads (lowrank.plots); an edit re-renders, never re-aggregates.
 DRAWING_KEYS = ("title", "hue", "x", "accuracy")
-# Switches each figure kind's drawing reads (lowrank.plots).
+# Switches each figure kind's drawing reads (lowrank.plots). Aggregation reads every other switch: they decide
+# which runs a figure draws and at which ε (lowrank.grid), and a new one is declared there by default.
 DRAWING_SWITCHES = {"bound": ("bound_lambda",)}
 
 
 def _pick(section: dict, keys) -> dict:
+    """The given keys of a config section (those it has)."""
     return {k: section[k] for k in keys if k in section}
 
 
 def aggregate_view(config: dict, name: str) -> dict:
-    """What aggregating figure `name` reads: its section less the drawing keys, the grid's sections and switches."""
+    """What aggregating figure `name` reads: its section less the drawing keys, the grid's sections and every
+    switch but the drawings' own."""
     figure = {k: v for k, v in config["figures"][name].items() if k not in DRAWING_KEYS}
-    return {"figures": {name: figure}, "switches": _pick(config["switches"], GRID_SWITCHES),
-            **_pick(config, GRID_SECTIONS)}
+    drawing = {s for switches in DRAWING_SWITCHES.values() for s in switches}
+    switches = {k: v for k, v in config["switches"].items() if k not in drawing}
+    return {"figures": {name: figure}, "switches": switches, **_pick(config, GRID_SECTIONS)}
 
 
 def render_view(config: dict, name: str) -> dict:
