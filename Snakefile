@@ -3,6 +3,9 @@
 # Offline demo (CPU):     snakemake all --profile profiles/local --configfile config/demo.yaml
 # One figure:             snakemake --profile profiles/local fig04      (dry run: add -n)
 
+from lowrank.grid import read_yaml
+
+read_yaml("config.yaml")  # a YAML syntax error then names the file and line; Snakemake's message names neither
 configfile: "config.yaml"
 
 

@@ -2,8 +2,10 @@
 
 Every table holds one row per observation and repeats its run's identity: ``figure, panel, panel_label,
 run_id, plot_eps`` (the ε the panel's rank curves use), the run settings ``RUN_COLUMNS``, any other varied
-value, and ``status`` ("finished"/"diverged") with ``diverged_epoch``. A diverged run is kept and marked;
-a run without logs is an error naming it. Per kind (see ``figure_table``):
+value, ``status`` ("finished"/"diverged") with ``diverged_epoch``, and ``code`` (provenance.code_label: the code
+that trained the run). A diverged run is kept and marked;
+a run without logs is an error naming it, and one whose logs disagree with its summary.json (logs.check_run)
+an error naming the file. Per kind (see ``figure_table``):
 
 * curves     — ``epoch, eps, avg_rank, train_loss, train_acc, test_loss, test_acc`` at every evaluation epoch
   and every logged ε (filter ``eps == plot_eps`` for the figure's curves).
@@ -30,9 +32,10 @@ import pandas as pd
 from lowrank import data, grid, logs
 from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
 from lowrank.config import RunConfig
+from lowrank.provenance import code_label
 
 RUN_COLUMNS = ("arch", "dataset", "batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma", "seed")
-STATUS_COLUMNS = ["run_id", "status", "diverged_epoch"]
+STATUS_COLUMNS = ["run_id", "status", "diverged_epoch", "code"]
 FINISHED = "finished"  # the status of a run that trained to the end; anything else diverged
 
 
@@ -73,8 +76,9 @@ def _summaries(runs_dir: Path, run_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per run: (status frame, rank-layer frame with run_id, layer, layer_index, m, rows, cols)."""
     status, layers = [], []
     for rid in run_ids:
-        s = logs.read_summary(run_path(runs_dir, rid))
-        status.append({"run_id": rid, "status": s["status"], "diverged_epoch": s.get("diverged_epoch")})
+        s = logs.check_run(run_path(runs_dir, rid))  # every run's logs are validated before any is used
+        status.append({"run_id": rid, "status": s["status"], "diverged_epoch": s.get("diverged_epoch"),
+                       "code": code_label(s.get("code"))})
         layers += [{"run_id": rid, "layer": l["name"], "layer_index": i, "m": l["m"], "rows": l["shape"][0],
                     "cols": l["shape"][1]} for i, l in enumerate(s["layers"])]
     return pd.DataFrame(status, columns=STATUS_COLUMNS), pd.DataFrame(layers)

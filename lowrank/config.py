@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 
 
@@ -64,6 +65,10 @@ class RunConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown run setting '{unknown[0]}'; known settings: {', '.join(sorted(known))}.")
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in d
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ConfigError(f"run setting '{missing[0]}' is missing.")
         return cls(**d)
 
     @property
@@ -96,10 +101,21 @@ def _require(ok: bool, key: str, value: object, why: str) -> None:
         raise ConfigError(f"{key}={value!r} is invalid: {why}.")
 
 
+def _numbers(cfg: RunConfig) -> dict[str, object]:
+    """Every number of the settings, by key (options as arch_options.KEY, data_options.KEY)."""
+    out = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    out.update({f"arch_options.{k}": v for k, v in cfg.arch_options.items()})
+    out.update({f"data_options.{k}": v for k, v in cfg.data_options.items()})
+    out.update({f"eps[{i}]": e for i, e in enumerate(cfg.eps)})
+    return {k: v for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def validate(cfg: RunConfig) -> None:
     """Reject impossible settings before any work, one sentence naming the key."""
     from lowrank import data, models
 
+    for key, value in _numbers(cfg).items():
+        _require(math.isfinite(value), key, value, "it must be a finite number")
     _require(cfg.arch in models.ARCHS, "arch", cfg.arch, f"choose one of {', '.join(models.ARCHS)}")
     _require(cfg.dataset in data.DATASETS, "dataset", cfg.dataset, f"choose one of {', '.join(data.DATASETS)}")
     for key in cfg.data_options:
@@ -123,6 +139,12 @@ def validate(cfg: RunConfig) -> None:
     _require(cfg.early_stop_epoch is None or cfg.early_stop_epoch >= 0, "early_stop_epoch", cfg.early_stop_epoch,
              "it must be an epoch >= 0, or None for no early stop")
     _require(cfg.early_stop_window >= 1, "early_stop_window", cfg.early_stop_window, "it must be >= 1")
+    for key, value in cfg.data_options.items():
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool), f"data_options.{key}", value,
+                 "it must be a number")
+    size = data.train_size(cfg.dataset, cfg.data_options)
+    _require(cfg.batch_size <= size, "batch_size", cfg.batch_size,
+             f"the {cfg.dataset} training set has only {size} samples")
     accepted = models.arch_options(cfg.arch)
     for key in cfg.arch_options:
         _require(key in accepted, f"arch_options.{key}", cfg.arch_options[key],

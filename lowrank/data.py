@@ -12,6 +12,7 @@ import argparse
 import inspect
 import math
 import os
+import pickle
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -146,9 +147,16 @@ def load(name: str, root: str | Path, *, device: str | torch.device = "cpu", dty
         return Data(d.train_x.to(device, dtype), d.train_y.to(device), d.test_x.to(device, dtype), d.test_y.to(device),
                     classes=d.classes, fill=d.fill)
     info = _real(name)
-    blob = torch.load(prepare(name, root, download=False), map_location="cpu", weights_only=True)
+    path = prepare(name, root, download=False)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        train_y, test_y = blob["train_y"], blob["test_y"]
+        raw = blob["train_x"], blob["test_x"]
+    except (OSError, RuntimeError, ValueError, EOFError, KeyError, TypeError, pickle.UnpicklingError) as err:
+        raise DatasetUnavailable(f"{path} is corrupt ({type(err).__name__}): delete it and run "
+                                 f"`python -m lowrank.data {name} --root {root}` to prepare it again.") from None
     # move as uint8 (4x less traffic), then ToTensor in float32
-    train_x, test_x = (blob[k].to(device).float().div_(info.white) for k in ("train_x", "test_x"))
+    train_x, test_x = (x.to(device).float().div_(info.white) for x in raw)
     if info.sklearn:  # bilinear resize, then the train split's own per-channel statistics
         size = options.get("size", info.size)
         train_x, test_x = (F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
@@ -162,7 +170,7 @@ def load(name: str, root: str | Path, *, device: str | torch.device = "cpu", dty
     def normalise(x: Tensor) -> Tensor:  # Normalize in float32
         return x.sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1)).to(dtype)
 
-    return Data(normalise(train_x), blob["train_y"].to(device), normalise(test_x), blob["test_y"].to(device),
+    return Data(normalise(train_x), train_y.to(device), normalise(test_x), test_y.to(device),
                 classes=info.classes, fill=fill)
 
 

@@ -43,8 +43,18 @@ def load_config(*paths: str | Path) -> dict:
     """config.yaml with later files merged over it (e.g. config/demo.yaml), as Snakemake would see it."""
     config: dict = {}
     for path in paths:
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+        config = merge(config, read_yaml(path))
     return config
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML config file; a syntax error is one sentence naming the file and line (Snakemake's names neither)."""
+    try:
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where} is not valid YAML: {getattr(err, 'problem', None) or err}.") from None
 
 
 def fmt(key: str, value: object) -> str:

@@ -13,11 +13,14 @@ A finished run directory holds (``epoch`` always counts completed training epoch
   ``<layer>`` of shape (len(epochs), min(rows, cols)): descending singular values of W/‖W‖_F (float32).
 * ``summary.json`` — ``run_id``, ``config`` (the RunConfig), ``status`` ("finished" or "diverged"),
   ``diverged_epoch`` and ``diverged_reason`` ("nonfinite_loss" or "early_stop"), ``epochs_completed``,
-  ``final`` (last evaluation and average rank per eps), ``layers`` (name, shape, m), ``versions``, and
+  ``final`` (last evaluation and average rank per eps), ``layers`` (name, shape, m), ``code`` (git commit and
+  dirty flag, SHA-256 of the lowrank sources: lowrank.provenance), ``versions``, and
   ``runtime`` (device, GPU kernels, host, wall time, start/end: the only fields that differ between identical runs).
 
 ``summary.json`` is written last, so its presence marks a complete run; every file is written to a temporary
-name and renamed into place, so a half-written log never looks finished.
+name and renamed into place, so a half-written log never looks finished. ``check_run`` validates a run's files
+against its summary where they are consumed; ``retire`` removes a damaged run's summary.json, so the pipeline
+rewrites the run's logs from its final checkpoint (no retraining).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +42,20 @@ RANK_COLUMNS = ["epoch", "layer", "eps", "rank"]
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary sibling, fsync, then rename: readers see the old file or the whole new one."""
+    """Write to a temporary sibling, fsync, then rename: readers see the old file or the whole new one; a failed
+    write removes its temporary."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a kill mid-write: leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -90,3 +99,103 @@ def read_spectra(run_dir: Path) -> dict[str, np.ndarray]:
     """The saved singular values: {"epochs": ..., <layer>: (n_evals, n)}."""
     with np.load(Path(run_dir) / "singular_values.npz") as z:
         return {k: z[k] for k in z.files}
+
+
+class DamagedRun(ValueError):
+    """A run's log file is missing, unreadable or disagrees with its summary.json; names the file."""
+
+    def __init__(self, path: Path, why: str):
+        self.path = Path(path)
+        super().__init__(f"run {self.path.parent.name}: {self.path} is damaged: {why}.")
+
+
+def _read(path: Path, reader: Callable):
+    """reader(path), any failure to read it reported as a DamagedRun naming the file."""
+    if not path.is_file():
+        raise DamagedRun(path, "the file is missing")
+    try:
+        return reader(path)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise DamagedRun(path, f"it cannot be read ({type(err).__name__}: {err})") from None
+
+
+def _check_columns(path: Path, table: pd.DataFrame, columns: list[str], keys: list[str]) -> None:
+    if list(table.columns) != columns:
+        raise DamagedRun(path, f"its columns are {list(table.columns)}, expected {columns}")
+    if table[keys].isna().any().any():
+        raise DamagedRun(path, f"a row has no {'/'.join(keys)} value (truncated?)")
+
+
+def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) -> list[int]:
+    """layers.csv: every layer once per epoch, up to epochs_completed (one less for a run that diverged while
+    training, whose last epoch was never observed); returns the observed epochs."""
+    path = run_dir / "layers.csv"
+    layers = _read(path, pd.read_csv)
+    _check_columns(path, layers, LAYER_COLUMNS, ["epoch", "layer"])
+    epochs = sorted(int(e) for e in layers["epoch"].unique())
+    last = epochs[-1] if epochs else -1
+    if last not in ({done, done - 1} if diverged else {done}):
+        raise DamagedRun(path, f"its last epoch is {last} but summary.json says {done} epochs completed")
+    grid = pd.MultiIndex.from_product([epochs, names])
+    if len(layers) != len(grid) or not grid.isin(layers.set_index(["epoch", "layer"]).index).all():
+        raise DamagedRun(path, f"it has {len(layers)} rows, expected {len(grid)} "
+                               f"({len(epochs)} epochs × {len(names)} layers)")
+    return epochs
+
+
+def _check_ranks(run_dir: Path, epochs: list[int], names: list[str], n_eps: int) -> None:
+    """ranks.csv: one row per observed epoch × layer × ε."""
+    path = run_dir / "ranks.csv"
+    ranks = _read(path, pd.read_csv)
+    _check_columns(path, ranks, RANK_COLUMNS, ["epoch", "layer", "eps", "rank"])
+    expected = len(epochs) * len(names) * n_eps
+    if (len(ranks) != expected or ranks.groupby(["epoch", "layer"]).size().ne(n_eps).any()
+            or sorted(int(e) for e in ranks["epoch"].unique()) != epochs):
+        raise DamagedRun(path, f"it has {len(ranks)} rows, expected {expected} ({len(epochs)} epochs × "
+                               f"{len(names)} layers × {n_eps} eps)")
+
+
+def _check_evaluations(run_dir: Path, epochs: list[int], layers: list[dict]) -> None:
+    """evals.csv at increasing observed epochs, and the spectra saved at exactly those, one row per evaluation
+    of min(rows, cols) singular values per layer."""
+    path = run_dir / "evals.csv"
+    evals = _read(path, pd.read_csv)
+    _check_columns(path, evals, EVAL_COLUMNS, ["epoch"])
+    evaluated = evals["epoch"].tolist()
+    if evaluated != sorted(set(evaluated)) or not set(evaluated) <= set(epochs):
+        raise DamagedRun(path, f"its epochs {evaluated} are not increasing epochs of layers.csv")
+    path = run_dir / "singular_values.npz"
+    spectra = _read(path, lambda p: read_spectra(p.parent))
+    if spectra.get("epochs", np.empty(0)).tolist() != evaluated:
+        raise DamagedRun(path, f"its epochs differ from the evaluations in evals.csv ({evaluated})")
+    for layer in layers:
+        want = (len(evaluated), min(layer["shape"]))
+        got = spectra[layer["name"]].shape if layer["name"] in spectra else None
+        if got != want:
+            raise DamagedRun(path, f"layer {layer['name']} has shape {got}, expected {want}")
+
+
+def check_run(run_dir: Path) -> dict:
+    """Validate a run's logs against its summary.json and return the summary (see _check_layers, _check_ranks,
+    _check_evaluations): a damaged file is a DamagedRun naming it, never a figure drawn around it."""
+    run_dir = Path(run_dir)
+    summary = _read(run_dir / "summary.json", lambda p: json.loads(p.read_text()))
+    try:
+        layers, n_eps = summary["layers"], len(summary["config"]["eps"])
+        names = [layer["name"] for layer in layers]
+        done, diverged = int(summary["epochs_completed"]), summary["status"] != "finished"
+    except (KeyError, TypeError, ValueError) as err:
+        raise DamagedRun(run_dir / "summary.json", f"it lacks a field ({err})") from None
+    epochs = _check_layers(run_dir, names, done, diverged)
+    _check_ranks(run_dir, epochs, names, n_eps)
+    _check_evaluations(run_dir, epochs, layers)
+    return summary
+
+
+def retire(err: DamagedRun) -> str:
+    """Remove the damaged run's summary.json (its completion mark), so the workflow rewrites the run's logs from
+    its final checkpoint; return the error with what was done and what to do."""
+    marker = err.path.parent / "summary.json"
+    marker.unlink(missing_ok=True)
+    return (f"{err} Removed {marker}: rerun the same snakemake command to rewrite this run's logs from its "
+            f"final checkpoint (no retraining; without one the run is trained again).")

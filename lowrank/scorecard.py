@@ -14,6 +14,7 @@ import pandas as pd
 from lowrank.aggregate import FINISHED, final_rows
 from lowrank.bound import CONVENTIONS, decay_steps
 from lowrank.grid import SYMBOLS, demo_prefix
+from lowrank.provenance import code_notes
 
 RHO_MIN = 0.5
 MIN_POINTS = 3
@@ -287,7 +288,7 @@ def claims(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFra
              + (f": {', '.join(diverged[:10])}{' …' if len(diverged) > 10 else ''}." if diverged else "."),
              "B and μ trends use λ > 0 settings only (the theory needs weight decay); runs with weight_decay 0 have "
              "no bound (infinite) and are left out of the bound claims.",
-             *[_fig18_note(config, n, t) for n, t in bounds.items()]]
+             *[_fig18_note(config, n, t) for n, t in bounds.items()], *code_notes(tables)]
     return pd.DataFrame(rows, columns=COLUMNS), notes
 
 

@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import io
 import json
 import math
 import platform
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +49,9 @@ import torch.nn.functional as F
 
 import lowrank
 from lowrank import data as datasets
-from lowrank import logs, metrics, models
+from lowrank import checkpoints, logs, metrics, models, provenance
+from lowrank.checkpoints import checkpoint_path
 from lowrank.config import ConfigError, RunConfig
-from lowrank.logs import atomic_write_bytes
 from lowrank.models.packed import pack as packed_model
 from lowrank.models.packed import PackedLinear, bind, gather_packed, per_run, shared_input, to_packed
 
@@ -86,11 +86,6 @@ def new_state(cfg: RunConfig, out: Path | None, device: torch.device) -> RunStat
         s.aug = torch.Generator(device=device)
         s.aug.manual_seed(cfg.seed + 1)
     return s
-
-
-def checkpoint_path(ckpt_dir: Path, cfg: RunConfig) -> Path:
-    """Where a run's checkpoint lives (outside its final outputs, so a failed job's cleanup keeps it)."""
-    return Path(ckpt_dir) / f"{cfg.run_id}.pt"
 
 
 @dataclass(frozen=True)
@@ -267,6 +262,8 @@ class Pack:
         per_weight = columns.view(-1, 1, 1)
         order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
         bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
+        loss_sum = torch.zeros(len(self.states), dtype=torch.float64, device=self.device)
+        correct = torch.zeros(len(self.states), dtype=torch.int64, device=self.device)
         self.bind()
         self.model.train()
         for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
@@ -276,15 +273,20 @@ class Pack:
             else:
                 x = to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
                                            for i, s in zip(idx, self.states)]))
-            bad |= ~torch.isfinite(self.step(x, data.train_y[idx], columns, per_weight))
+            loss, hits = self.step(x, data.train_y[idx], columns, per_weight)
+            bad |= ~torch.isfinite(loss)
+            loss_sum += loss.double() * idx.shape[1]
+            correct += hits
         for w in (self.flat, *self.weights.values()):
             bad |= ~torch.isfinite(w).flatten(1).all(1)
+        self.epoch_loss, self.epoch_acc = loss_sum / n, correct.double() / n  # for the progress line
         return bad
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns, per_weight: Columns) -> torch.Tensor:
+    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns,
+             per_weight: Columns) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]) with the epoch's columns
-        ([K, 1], and viewed [K, 1, 1] for the Linear weights); returns the K batch losses. One backward pass gives
-        the flat rest's gradient and each Linear weight's gradient factors."""
+        ([K, 1], and viewed [K, 1, 1] for the Linear weights); returns the K batch losses and correct counts (before
+        the step). One backward pass gives the flat rest's gradient and each Linear weight's gradient factors."""
         logits = self.forward(x)
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         if len(self.tape) != len(self.linears) or len({layer for layer, _, _ in self.tape}) != len(self.linears):
@@ -300,7 +302,7 @@ class Pack:
                 n = self.linears[module]
                 sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], per_weight)
         self.tape.clear()
-        return loss.detach()
+        return loss.detach(), (logits.detach().argmax(-1) == y).sum(1)
 
     @torch.no_grad()
     def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
@@ -362,22 +364,18 @@ class Pack:
 
 
 def log_state(s: RunState) -> dict:
-    """The run's logs so far (kept in its checkpoint so a resumed run writes them unchanged)."""
-    return {k: getattr(s, k) for k in ("evals", "layers", "ranks", "spectra", "spectra_epochs", "status",
-                                       "diverged_epoch", "diverged_reason", "wall_time")}
+    """The run's logs so far (kept in its checkpoint so a resumed run writes them unchanged); the spectra as
+    tensors, which a weights_only load accepts."""
+    state = {k: getattr(s, k) for k in ("evals", "layers", "ranks", "spectra_epochs", "status", "diverged_epoch",
+                                        "diverged_reason", "wall_time")}
+    return {**state, "spectra": {n: [torch.from_numpy(a) for a in sv] for n, sv in s.spectra.items()}}
 
 
 def restore_logs(s: RunState, saved: dict) -> None:
     """Inverse of log_state."""
     for k, v in saved.items():
         setattr(s, k, v)
-
-
-def save_checkpoint(path: Path, payload: dict) -> None:
-    """torch.save to a temporary file and rename, so a kill mid-write leaves the previous checkpoint."""
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    s.spectra = {n: [t.numpy() for t in sv] for n, sv in saved["spectra"].items()}
 
 
 def record_layers(s: RunState, epoch: int, metrics: dict, layers: list, spectra: bool) -> None:
@@ -409,6 +407,7 @@ def summary_of(s: RunState, layers: list, runtime: dict) -> dict:
         "diverged_epoch": s.diverged_epoch, "diverged_reason": s.diverged_reason, "epochs_completed": s.epoch,
         "final": final, "layers": [{"name": l.name, "param": l.param, "shape": list(l.shape), "m": l.m}
                                    for l in layers],
+        "code": provenance.code_version(),
         "versions": {"lowrank": lowrank.__version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "runtime": {**runtime, "wall_time_s": round(s.wall_time, 3),
@@ -457,6 +456,8 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     if checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every={checkpoint_every!r} is invalid: it must be >= 1.")
     kernel_flags(kernels)  # reject a bad value before any work
+    for what, path in [*(("output directory", out) for _, out in runs), ("checkpoint directory", ckpt_dir)]:
+        check_writable(what, Path(path))
     device = device or default_device()
     cfg0 = runs[0][0]
     data = datasets.load(cfg0.dataset, data_root, device=device, dtype=DTYPES[cfg0.dtype],
@@ -471,10 +472,9 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     states = [new_state(cfg, out, device) for cfg, out in runs]
     pack = Pack(states, data, device)
     for k, s in enumerate(states):
-        path = checkpoint_path(ckpt_dir, s.cfg)
-        if not path.exists():
+        ckpt = checkpoints.load_latest(ckpt_dir, s.cfg, log)
+        if ckpt is None:
             continue
-        ckpt = torch.load(path, weights_only=False)
         if "flat" in ckpt:
             pack.load(k, ckpt)
         else:  # a finished run keeps only its logs: it is written out again, never trained again
@@ -489,12 +489,24 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     return [s.status for s in states]
 
 
+def check_writable(what: str, path: Path) -> None:
+    """Create directory `path` and write a probe file into it: a location that cannot hold the run's files is
+    refused before the first step, not after the last."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{what} {path} is not a writable directory: {err.strerror or err}.") from None
+
+
 def _write_finished(pack: Pack, ckpt_dir: Path, runtime: dict) -> None:
     """Write the logs of runs that stopped (finished or diverged), shrink their checkpoint to logs, drop them."""
     done = [s.status != "running" for s in pack.states]
     for s, d in zip(pack.states, done):
         if d:
-            save_checkpoint(checkpoint_path(ckpt_dir, s.cfg), {"epoch": s.epoch, "logs": log_state(s)})
+            checkpoints.save(checkpoint_path(ckpt_dir, s.cfg), s.cfg, {"epoch": s.epoch, "logs": log_state(s)},
+                             keep_previous=False)
             write_outputs(s, pack.layers, runtime)
     if any(done):
         pack.keep([not d for d in done])
@@ -507,10 +519,12 @@ def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, runtim
     if pack.states[0].epoch == 0:
         _observe(pack, data, 0, eval_at)
         _write_finished(pack, ckpt_dir, runtime)
+    started, first = time.perf_counter(), pack.states[0].epoch + 1
     while pack.states:
         epoch = pack.states[0].epoch + 1
         t0 = time.perf_counter()
         bad = pack.train_epoch(epoch, data, fill).tolist()
+        fit = train_fit(pack)
         for s, b in zip(pack.states, bad):
             s.epoch = epoch
             if b:
@@ -524,13 +538,24 @@ def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, runtim
             s.wall_time += elapsed
             if s.status == "running" and epoch == cfg.epochs:
                 s.status = "finished"
+        per_epoch = (time.perf_counter() - started) / (epoch - first + 1)
+        eta = timedelta(seconds=round(per_epoch * (cfg.epochs - epoch)))
         log(f"[{cfg.arch} {cfg.dataset} B={cfg.batch_size} K={len(pack.states)}] epoch {epoch}/{cfg.epochs} "
-            f"{elapsed:.2f}s")
+            f"{elapsed:.2f}s ({per_epoch:.2f} s/epoch, ETA {eta}) {fit}")
         if epoch % checkpoint_every == 0:
             for k, s in enumerate(pack.states):
                 if s.status == "running":
-                    save_checkpoint(checkpoint_path(ckpt_dir, s.cfg), pack.state_of(k))
+                    checkpoints.save(checkpoint_path(ckpt_dir, s.cfg), s.cfg, pack.state_of(k))
         _write_finished(pack, ckpt_dir, runtime)
+
+
+def train_fit(pack: Pack) -> str:
+    """The pack's mean training loss and accuracy over its last epoch's batches (runs that diverged left out)."""
+    loss, acc = pack.epoch_loss.cpu(), pack.epoch_acc.cpu()
+    ok = torch.isfinite(loss)
+    if not ok.any():
+        return "train loss nan"
+    return f"train loss {loss[ok].mean().item():.4f} acc {acc[ok].mean().item():.3f} (mean of {int(ok.sum())} runs)"
 
 
 def _observe(pack: Pack, data, epoch: int, eval_at: set[int]) -> None:
@@ -649,11 +674,27 @@ def parse_device(text: str | None) -> torch.device:
     return device
 
 
+def read_spec(path: Path) -> tuple[RunConfig, Path]:
+    """One --spec file's (config, output dir); any problem with it is one sentence naming the file."""
+    try:
+        spec = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(f"--spec {path} cannot be read: {err.strerror}.") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--spec {path} is not valid JSON: {err.msg} at line {err.lineno}.") from None
+    missing = [k for k in ("config", "out") if not isinstance(spec, dict) or k not in spec]
+    if missing:
+        raise ConfigError(f"--spec {path} lacks the key '{missing[0]}' (a spec holds 'config' and 'out').")
+    try:
+        return RunConfig.from_dict(spec["config"]), Path(spec["out"])
+    except (ConfigError, TypeError) as err:
+        raise ConfigError(f"--spec {path}: {err}") from None
+
+
 def runs_from_args(args: argparse.Namespace) -> list[tuple[RunConfig, Path]]:
     """The (config, output dir) pairs the command line asks for."""
     if args.spec:
-        specs = [json.loads(p.read_text()) for p in args.spec]
-        return [(RunConfig.from_dict(s["config"]), Path(s["out"])) for s in specs]
+        return [read_spec(p) for p in args.spec]
     options = {}
     for item in args.data_option:
         key, sep, value = item.partition("=")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lowrank import aggregate, grid, logs
+from lowrank import aggregate, grid, logs, provenance, views
 from lowrank.config import RunConfig
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
@@ -203,3 +204,34 @@ def test_a_missing_run_is_an_error_naming_it(tmp_path):
         write_fake_run(tmp_path, cfg)
     with pytest.raises(FileNotFoundError, match=first.run_id):
         aggregate.figure_table(config, "fig04", tmp_path)
+
+
+@pytest.mark.parametrize("name,changes", [("fig01", {"vary": {"batch_size": [4]}}), ("fig14", {}),
+                                          ("fig16", {"vary": {"batch_size": [4]}, "layers": [1]}), ("fig18", {})])
+def test_the_aggregate_view_holds_everything_aggregation_reads(tmp_path, name, changes):
+    config = small_config(**{name: fig(name, **changes)})
+    write_figure(tmp_path, config, name)
+    view = views.aggregate_view(config, name)
+    assert "title" not in view["figures"][name] and "bound_lambda" not in view["switches"]
+    pd.testing.assert_frame_equal(aggregate.figure_table(view, name, tmp_path),
+                                  aggregate.figure_table(config, name, tmp_path))
+    config["comparison"]["eps"] = [0.3]
+    run_ids = sorted({fr.run.run_id for fr in grid.figure_runs(config, name)})
+    pd.testing.assert_frame_equal(aggregate.bound_vs_rank(views.comparison_view(config), tmp_path, run_ids),
+                                  aggregate.bound_vs_rank(config, tmp_path, run_ids))
+
+
+def test_tables_name_the_code_of_each_run_and_the_notes_warn_of_a_mix(tmp_path):
+    config = small_config(fig14=fig("fig14", panels=[{"fixed": {"lr": 0.1}}]))
+    (cfg,) = write_figure(tmp_path, config, "fig14")
+    assert set(aggregate.figure_table(config, "fig14", tmp_path)["code"]) == {provenance.code_label(None)}
+    summary = logs.read_summary(tmp_path / cfg.run_id)
+    summary["code"] = {"commit": "0123456789abcdef" * 2 + "01234567", "dirty": True, "source_sha256": "ab" * 32}
+    (tmp_path / cfg.run_id / "summary.json").write_text(json.dumps(summary))
+    one = aggregate.figure_table(config, "fig14", tmp_path)
+    assert set(one["code"]) == {"src abababababab (git 01234567-dirty)"}
+    assert provenance.code_notes({"fig14": one}) == ["Code behind the figures: fig14: src abababababab "
+                                                     "(git 01234567-dirty)."]
+    mixed = pd.concat([one, one.assign(code="src cdcdcdcdcdcd")])
+    notes = provenance.code_notes({"fig14": mixed, "fig15": one})
+    assert len(notes) == 2 and notes[1].startswith("WARNING: fig14 mixes runs trained by 2 code versions")

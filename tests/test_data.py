@@ -307,3 +307,27 @@ def test_digits_reject_foreign_options_and_need_scikit_learn(tmp_path, monkeypat
     with pytest.raises(DatasetUnavailable, match="scikit-learn, which is not installed"):
         prepare("digits", tmp_path)
     assert not (tmp_path / "digits.pt").exists()
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[:len(b) // 2], lambda b: b"", lambda b: bytes(range(256)) * 8])
+def test_a_corrupt_dataset_file_is_one_sentence_naming_it(tmp_path, damage):
+    path = tmp_path / "cifar10.pt"
+    blob = {"train_x": torch.zeros(2, 3, 32, 32, dtype=torch.uint8), "train_y": torch.zeros(2, dtype=torch.int64),
+            "test_x": torch.zeros(1, 3, 32, 32, dtype=torch.uint8), "test_y": torch.zeros(1, dtype=torch.int64)}
+    torch.save(blob, path)
+    assert load("cifar10", tmp_path).train_x.shape == (2, 3, 32, 32)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DatasetUnavailable, match=rf"{path} is corrupt .*delete it and run `python -m lowrank.data"):
+        load("cifar10", tmp_path)
+
+
+def test_a_dataset_file_that_would_run_code_is_refused(tmp_path):
+    torch.save({"train_x": print}, tmp_path / "cifar10.pt")  # weights_only=False would unpickle a callable
+    with pytest.raises(DatasetUnavailable, match="is corrupt"):
+        load("cifar10", tmp_path)
+
+
+def test_train_size_counts_the_synthetic_option():
+    assert data.train_size("synthetic", {"n_train": 384}) == 384
+    assert data.train_size("synthetic", {}) == DATASETS["synthetic"].train_size
+    assert data.train_size("cifar10", {}) == 50_000

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lowrank import aggregate, plots
+from lowrank import aggregate, plots, views
 from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
@@ -127,7 +127,8 @@ def assert_rendered(png: Path, pdf: Path) -> None:
 def test_every_kind_renders_png_and_pdf(tmp_path, name):
     config = make_config()
     table = roundtrip(tables(config)[name], tmp_path / f"{name}.csv")
-    plots.render(config, name, table, tmp_path / f"{name}.png", tmp_path / "pdf" / f"{name}.pdf")
+    plots.render(views.render_view(config, name), name, table, tmp_path / f"{name}.png",  # only the job's view
+                 tmp_path / "pdf" / f"{name}.pdf")
     assert_rendered(tmp_path / f"{name}.png", tmp_path / "pdf" / f"{name}.pdf")
 
 
@@ -147,7 +148,7 @@ def test_a_run_that_diverged_everywhere_still_renders(tmp_path):
 
 def test_bound_vs_rank_renders(tmp_path):
     table = roundtrip(comparison_table(), tmp_path / "bvr.csv")
-    plots.render_bound_vs_rank(make_config(), table, tmp_path / "bvr.png", tmp_path / "bvr.pdf")
+    plots.render_bound_vs_rank(views.comparison_view(make_config()), table, tmp_path / "bvr.png", tmp_path / "bvr.pdf")
     assert_rendered(tmp_path / "bvr.png", tmp_path / "bvr.pdf")
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lowrank import grid
+from lowrank import checkpoints, grid
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -367,7 +367,7 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
 # --- (c) failures: a crash, and a GPU request the cluster cannot satisfy ----------------------------------------
 @pytest.fixture(scope="module")
 def failing_run(cluster, profile, tmp_path_factory):
-    """One snakemake (no retries) with two jobs: a training job whose checkpoint is corrupt (it crashes at start)
+    """One snakemake (no retries) with two jobs: a training job whose checkpoint is another run's (it crashes at start)
     and an MLP job that requests a GPU from the GPU-less cluster."""
     tmp = tmp_path_factory.mktemp("failures")
     res = tmp / "results"
@@ -376,7 +376,7 @@ def failing_run(cluster, profile, tmp_path_factory):
     gpu = grid.figure_runs(config, "fig07")[0].run
     assert gpu.arch == "mlp_bn"
     (res / "checkpoints").mkdir(parents=True)
-    (res / "checkpoints" / f"{crash.run_id}.pt").write_bytes(b"not a checkpoint\n")
+    checkpoints.save(res / "checkpoints" / f"{crash.run_id}.pt", gpu, {"epoch": 1})  # another run's: refused
     proc = snakemake([res / "runs" / crash.run_id / "summary.json", res / "runs" / gpu.run_id / "summary.json",
                       "--profile", profile, "--retries", "0", "--configfile", *DEMO, FAILURES,
                       "--slurm-logdir", res / "slurm_logs", "--config", f"results={res}"],

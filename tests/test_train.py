@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lowrank import logs, train
+from lowrank import checkpoints, logs, provenance, train
 from lowrank.config import ConfigError, RunConfig
 from lowrank.train import checkpoint_path, main, train_pack
 
@@ -73,6 +74,7 @@ def assert_complete(run_dir: Path, last_epoch: int, eval_epochs: list[int]) -> N
     assert not layers.duplicated(["epoch", "layer"]).any()
     assert logs.read_table(run_dir, "evals")["epoch"].tolist() == eval_epochs
     assert logs.read_spectra(run_dir)["epochs"].tolist() == eval_epochs
+    assert logs.check_run(run_dir) == summary  # the consumer's validation accepts every real run
 
 
 def test_same_seed_gives_identical_logs(tmp_path):
@@ -96,7 +98,7 @@ def test_interrupted_run_resumes_to_identical_logs(tmp_path):
         train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
                    device=torch.device("cpu"), log=interrupt_at(3))
     assert not (tmp_path / "run" / "summary.json").exists()  # nothing half-done looks finished
-    assert torch.load(checkpoint_path(tmp_path / "ckpt", cfg), weights_only=False)["epoch"] == 2
+    assert checkpoints.read(checkpoint_path(tmp_path / "ckpt", cfg), cfg)["epoch"] == 2
     trained = []
     statuses = train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
                           device=torch.device("cpu"), log=trained.append)
@@ -110,7 +112,7 @@ def test_finished_run_is_written_again_without_training(tmp_path):
     train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
                log=lambda msg: None)
     first = outputs(tmp_path / "run")
-    assert "flat" not in torch.load(checkpoint_path(tmp_path / "ckpt", cfg), weights_only=False)  # logs only
+    assert "flat" not in checkpoints.read(checkpoint_path(tmp_path / "ckpt", cfg), cfg)  # logs only
     for name in logs.FILES:
         (tmp_path / "run" / name).unlink()
 
@@ -120,6 +122,111 @@ def test_finished_run_is_written_again_without_training(tmp_path):
     statuses = train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
                           log=no_training)
     assert statuses == ["finished"] and outputs(tmp_path / "run") == first
+
+
+def test_a_truncated_log_is_reported_naming_the_file_and_rewritten_from_the_checkpoint(tmp_path):
+    cfg, run = tiny_config(), tmp_path / "run"
+    train_pack([(cfg, run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=lambda msg: None)
+    first = outputs(run)
+    text = (run / "ranks.csv").read_text()
+    (run / "ranks.csv").write_text(text[:len(text) * 2 // 3 + 3])  # cut mid-line
+    with pytest.raises(logs.DamagedRun, match=r"run run: .*ranks\.csv is damaged: a row has no .* value") as err:
+        logs.check_run(run)
+    (run / "ranks.csv").write_text(text[:text.rindex("\n", 0, len(text) - 1) + 1])  # the last row lost
+    with pytest.raises(logs.DamagedRun, match=r"ranks\.csv is damaged: it has 39 rows, expected 40 "
+                                              r"\(5 epochs × 2 layers × 4 eps\)"):
+        logs.check_run(run)
+    assert "Removed" in logs.retire(err.value) and not (run / "summary.json").exists()
+
+    def no_training(msg: str) -> None:
+        raise AssertionError(f"a finished run was trained again: {msg}")
+
+    train_pack([(cfg, run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=no_training)
+    assert outputs(run) == first and logs.check_run(run)
+
+
+@pytest.mark.parametrize("name, damage, why", [
+    ("summary.json", lambda p: p.write_text("{"), "cannot be read"),
+    ("layers.csv", lambda p: p.write_text(p.read_text().rsplit("\n", 3)[0] + "\n"), "last epoch is 3"),
+    ("evals.csv", lambda p: p.unlink(), "missing"),
+    ("singular_values.npz", lambda p: p.write_bytes(p.read_bytes()[:100]), "cannot be read"),
+])
+def test_every_damaged_log_file_is_named(tmp_path, name, damage, why):
+    run = tmp_path / "run"
+    train_pack([(tiny_config(), run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=lambda m: None)
+    damage(run / name)
+    with pytest.raises(logs.DamagedRun, match=rf"{name} is damaged: .*{why}"):
+        logs.check_run(run)
+
+
+def interrupted(tmp_path: Path, cfg: RunConfig, epoch: int = 3) -> Path:
+    """Train `cfg` with a checkpoint per epoch and stop it when it reports `epoch`; return the checkpoint dir."""
+    with pytest.raises(Interrupt):
+        train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
+                   device=torch.device("cpu"), log=interrupt_at(epoch))
+    return tmp_path / "ckpt"
+
+
+def test_another_runs_checkpoint_is_refused_naming_the_file(tmp_path, capsys):
+    other, cfg = tiny_config(lr=0.2), tiny_config()
+    ckpt = interrupted(tmp_path, other)
+    checkpoint_path(ckpt, other).rename(checkpoint_path(ckpt, cfg))  # lr = 0.2's state under lr = 0.1's name
+    code = main([*TINY, "--ckpt-dir", str(ckpt), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"checkpoint {checkpoint_path(ckpt, cfg)} belongs to run {other.run_id}" in err
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[:len(b) // 2], lambda b: b"", lambda b: bytes(range(256)) * 4,
+                                    lambda b: b[:-100] + bytes(100)])
+def test_a_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path, damage):
+    cfg = tiny_config()
+    train_pack([(cfg, tmp_path / "ref")], ckpt_dir=tmp_path / "ref.ckpt", device=torch.device("cpu"),
+               log=lambda msg: None)
+    path = checkpoint_path(interrupted(tmp_path, cfg), cfg)  # epoch 2, and epoch 1 kept as the previous one
+    assert checkpoints.read(checkpoints.previous_path(path), cfg)["epoch"] == 1
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(checkpoints.CorruptCheckpoint, match=f"checkpoint {path} is corrupt"):
+        checkpoints.read(path, cfg)
+    said = []
+    train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
+               device=torch.device("cpu"), log=said.append)
+    assert said[0].startswith(f"checkpoint {path} is corrupt") and "resuming from the previous" in said[0]
+    assert sum("] epoch " in m for m in said) == 3  # epochs 2, 3 and 4: one epoch lost, not the run
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
+    assert not checkpoints.previous_path(path).exists()  # a finished run keeps one logs-only checkpoint
+
+
+def test_a_corrupt_checkpoint_without_a_previous_one_restarts_the_run(tmp_path):
+    cfg = tiny_config()
+    path = checkpoint_path(interrupted(tmp_path, cfg, epoch=2), cfg)
+    checkpoints.previous_path(path).unlink(missing_ok=True)
+    path.write_bytes(b"")
+    said = []
+    train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=said.append)
+    assert f"run {cfg.run_id} restarts from epoch 0" in said[0]
+    assert sum("] epoch " in m for m in said) == 4
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+    cfg = tiny_config()
+    path = checkpoint_path(tmp_path, cfg)
+    torch.save({"epoch": 1, "evil": print}, path)  # loading this with weights_only=False would call code
+    with pytest.raises(checkpoints.CorruptCheckpoint, match="cannot be read"):
+        checkpoints.read(path, cfg)
+
+
+def test_summary_records_the_code_and_each_epoch_prints_progress(tmp_path):
+    said = []
+    train_pack([(tiny_config(), tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
+               log=said.append)
+    code = logs.read_summary(tmp_path / "run")["code"]
+    assert code["source_sha256"] == provenance.source_hash() and len(code["source_sha256"]) == 64
+    assert len(code["commit"]) == 40 and isinstance(code["dirty"], bool)  # the tests run in a git checkout
+    assert len(said) == 4 and re.fullmatch(r"\[mlp_bn synthetic B=8 K=1\] epoch 2/4 \d+\.\d\ds \(\d+\.\d\d s/epoch, "
+                                           r"ETA \d:\d\d:\d\d\) train loss \d\.\d{4} acc 0\.\d{3} \(mean of 1 runs\)",
+                                           said[1]), said[1]
 
 
 def test_divergence_is_recorded_and_exits_zero(tmp_path, capsys):
@@ -175,6 +282,12 @@ def test_early_stop_judges_the_evaluations_the_authors_loop_judges():
     (["--device", "tpu9"], "device"),
     (["--eps", "2"], "eps"),
     (["--kernels", "turbo"], "kernels"),
+    (["--lr", "inf"], "lr=inf"),
+    (["--weight-decay", "nan"], "weight_decay=nan"),
+    (["--data-option", "signal=inf"], "data_options.signal=inf"),
+    (["--data-option", "n_trian=64"], "data_options.n_trian"),
+    (["--data-option", "n_train=many"], "data_options.n_train='many'"),
+    (["--spec", "/nonexistent/spec.json"], "--spec /nonexistent/spec.json cannot be read"),
 ])
 def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, key):
     out = tmp_path / "run"
@@ -182,6 +295,41 @@ def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, change, key):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and key in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("text, why", [('{"config": {}}', "lacks the key 'out'"),
+                                       ('{"config": {', "is not valid JSON"),
+                                       ('{"config": {"arch": "mlp_bn"}, "out": "x"}', "'dataset' is missing")])
+def test_a_bad_spec_file_is_one_line_naming_it(tmp_path, capsys, text, why):
+    spec = tmp_path / "spec.json"
+    spec.write_text(text)
+    assert exit_code(["--spec", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--spec {spec}" in err and why in err, err
+
+
+@pytest.mark.parametrize("flag, make", [("--out", lambda p: p), ("--ckpt-dir", lambda p: p / "ckpt")])
+def test_an_unwritable_location_is_refused_before_the_first_step(tmp_path, capsys, flag, make):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a directory cannot be made at (or under) a file
+    args = [*TINY, "--out", str(tmp_path / "run"), flag, str(make(blocker))]
+    assert exit_code(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{make(blocker)} is not a writable directory" in err, err
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_a_failed_atomic_write_leaves_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "ranks.csv"
+    target.write_bytes(b"old")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(logs.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        logs.atomic_write_bytes(target, b"new" * 1000)
+    assert [p.name for p in tmp_path.iterdir()] == ["ranks.csv"] and target.read_bytes() == b"old"
 
 
 def test_train_pack_rejects_bad_kernels_before_any_work(tmp_path):
@@ -232,9 +380,11 @@ def wait_for_checkpoint(path: Path, min_epoch: int, proc: subprocess.Popen, time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before it could be killed"
-        if path.exists():
-            epoch = torch.load(path, weights_only=False)["epoch"]
-            if epoch >= min_epoch:
-                return epoch
+        try:  # a save moves the checkpoint to its .prev name first: it may be absent for a moment
+            epoch = torch.load(path, weights_only=True)["epoch"]
+        except FileNotFoundError:
+            continue
+        if epoch >= min_epoch:
+            return epoch
         time.sleep(0.02)
     raise AssertionError(f"no checkpoint for epoch >= {min_epoch} within {timeout} s")

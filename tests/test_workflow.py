@@ -6,12 +6,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
+from test_aggregate import write_figure
 
 from lowrank import grid
+from lowrank.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+DEMO = [ROOT / "config" / "demo.yaml", ROOT / "config" / "demo-synthetic.yaml"]  # the synthetic demo: quick
 
 
 def snakemake(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -48,3 +52,121 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
     text = res.stdout + res.stderr
     assert "lr" in text and "-0.1" in text and "Job stats" not in text
     assert not (tmp_path / "runs").exists()
+
+
+
+def test_a_misspelled_top_level_key_is_a_few_lines_naming_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("figuers: {}\n")
+    res = snakemake("-n", "all", "--configfile", str(bad), "--config", f"results={tmp_path}")
+    assert res.returncode != 0
+    text = res.stdout + res.stderr
+    assert "'figuers' was unexpected); did you mean 'figures'?" in text and len(text.splitlines()) <= 6, text
+
+
+def test_a_non_finite_number_in_the_config_is_refused_naming_it(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("comparison: {eps: [0.01, .inf]}\n")
+    res = snakemake("-n", "all", "--configfile", str(bad), "--config", f"results={tmp_path}")
+    text = res.stdout + res.stderr
+    assert res.returncode != 0 and "Invalid config at comparison.eps[1]: inf is not a finite number" in text, text
+
+
+def test_a_batch_larger_than_the_dataset_is_refused_when_the_dag_is_built(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"figures": {"fig08": {"vary": {"batch_size": [4, 500]}}}}))
+    res = snakemake("-n", "all", "--configfile", *map(str, DEMO), str(bad), "--config", f"results={tmp_path}")
+    text = res.stdout + res.stderr
+    assert res.returncode != 0 and "Job stats" not in text
+    assert "batch_size=500 is invalid: the synthetic training set has only 384 samples" in text
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("figures:\n  fig01: {title: [unclosed\n")
+    with pytest.raises(ConfigError, match=rf"{bad} line 3, column 1 is not valid YAML"):
+        grid.read_yaml(bad)
+
+
+# --- outputs follow their inputs: a config edit re-runs exactly the jobs that read it ------------------------------
+FIGURES = ("fig08", "fig18")  # a curves figure and the bound figure: four runs in all
+FIGURE_RUNS = {name: {fr.run.run_id for fr in grid.figure_runs(grid.load_config(ROOT / "config.yaml", *DEMO), name)}
+               for name in FIGURES}
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """The dry run's job stats: rule -> number of jobs, less the targets and the total (empty: nothing to do)."""
+    stats = output.partition("Job stats:")[2]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", stats, re.M)
+            if rule not in ("total", *FIGURES)}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """fig08 and fig18 of the demo built for real from hand-made run logs; returns a dry-run function taking a
+    config override."""
+    results = tmp_path_factory.mktemp("results")
+    config = grid.load_config(ROOT / "config.yaml", *DEMO)
+    for name in FIGURES:
+        write_figure(results / "runs", config, name)
+    res = snakemake(*FIGURES, "-c1", "--configfile", *map(str, DEMO), "--config", f"results={results}", timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+    def dry_run(override: dict, *args: str) -> dict[str, int]:
+        extra = results / "override.yaml"
+        extra.write_text(yaml.safe_dump(override))
+        res = snakemake("-n", *FIGURES, "--configfile", *map(str, DEMO), str(extra), "--config", f"results={results}",
+                        *args)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return planned_jobs(res.stdout + res.stderr)
+
+    dry_run.results = results
+    return dry_run
+
+
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
+def test_no_edit_reruns_nothing(built):
+    assert built({}) == {}
+
+
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
+def test_a_title_edit_rerenders_only_that_figure(built):
+    assert built({"figures": {"fig08": {"title": "Fig 8, retitled"}}}) == {"render_fig08": 1}
+
+
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
+def test_a_figure_eps_edit_reaggregates_and_rerenders_only_that_figure(built):
+    assert built({"figures": {"fig08": {"eps": {"caption": 0.1}}}}) == {"aggregate_figure": 1, "render_fig08": 1}
+
+
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
+def test_a_switch_reruns_only_the_figures_that_read_it(built):
+    assert built({"switches": {"bound_lambda": "as_printed"}}) == {"render_fig18": 1}
+    assert built({"switches": {"plot_eps": "notebook"}}) == {"aggregate_figure": 2, "render_fig08": 1,
+                                                                "render_fig18": 1}
+    assert built({"demo": False}) == {"render_fig08": 1, "render_fig18": 1}
+
+
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
+def test_a_deleted_table_is_built_again(built):
+    table = built.results / "tables" / "fig08.csv"
+    saved = table.read_bytes()
+    table.unlink()
+    try:
+        assert built({}) == {"aggregate_figure": 1, "render_fig08": 1}
+    finally:
+        table.write_bytes(saved)
+
+
+@pytest.mark.slow  # one real build, then a dry run per edit: ~1 min on a busy 2-core machine
+def test_a_truncated_run_log_stops_naming_it_and_the_next_run_rewrites_it(built):
+    """Last in this module: it leaves fig08's first run retired."""
+    run_id = sorted(FIGURE_RUNS["fig08"])[0]
+    ranks = built.results / "runs" / run_id / "ranks.csv"
+    ranks.write_text(ranks.read_text()[:-20])  # cut mid-line
+    res = snakemake(*FIGURES, "-c1", "--configfile", *map(str, DEMO), "--config", f"results={built.results}")
+    assert res.returncode != 0
+    assert f"run {run_id}: {ranks} is damaged" in res.stderr and "Removed" in res.stderr
+    assert not (ranks.parent / "summary.json").exists()
+    jobs = built({})
+    assert [rule for rule in jobs if rule.startswith("train_")] and jobs["aggregate_figure"] == 1

@@ -15,13 +15,14 @@ def all_run_files(wildcards):
 rule aggregate_figure:
     input:
         runs=figure_run_files,
-        code=str(CODE / "aggregate.py"),
+        code=AGGREGATE_CODE,
     output:
         table_path("{fig}"),
     wildcard_constraints:
         fig="fig[0-9]+",
     params:
         runs_dir=str(RESULTS / "runs"),
+        config=lambda wildcards: views.aggregate_view(config, wildcards.fig),
     localrule: True
     script:
         "../scripts/aggregate_figure.py"
@@ -30,13 +31,14 @@ rule aggregate_figure:
 rule bound_vs_rank:
     input:
         runs=all_run_files,
-        code=str(CODE / "aggregate.py"),
+        code=AGGREGATE_CODE,
     output:
         table=table_path("bound_vs_rank"),
         summary=table_path("bound_summary"),
     params:
         runs_dir=str(RESULTS / "runs"),
         run_ids=list(RUNS),
+        config=views.comparison_view(config),
     localrule: True
     script:
         "../scripts/bound_vs_rank.py"
@@ -46,12 +48,13 @@ rule scorecard:
     input:
         tables=[table_path(name) for name in config["figures"]],
         comparison=table_path("bound_vs_rank"),
-        code=str(CODE / "scorecard.py"),
+        code=module_files("scorecard"),
     output:
         md=report(str(RESULTS / "scorecard.md"), caption="../report/scorecard.rst", category="Scorecard"),
         html=str(RESULTS / "scorecard.html"),
     params:
         figures=list(config["figures"]),
+        config=views.scorecard_view(config),
     localrule: True
     script:
         "../scripts/scorecard.py"
@@ -61,9 +64,11 @@ rule front_page:
     input:
         scorecard=str(RESULTS / "scorecard.md"),
         paper=str(Path(workflow.basedir, "config.yaml")),
-        code=str(CODE / "frontpage.py"),
+        code=module_files("frontpage"),
     output:
         front_page_path(),
+    params:
+        config=views.scorecard_view(config),
     log:
         str(RESULTS / "logs" / "front_page.log"),
     localrule: True
@@ -72,8 +77,12 @@ rule front_page:
 
 
 rule provenance:
+    input:
+        code=sorted(str(p) for p in CODE.rglob("*.py")),  # the code version it records
     output:
         report(str(RESULTS / "provenance.md"), caption="../report/provenance.rst", category="Provenance"),
+    params:
+        config=config,
     localrule: True
     script:
         "../scripts/provenance.py"

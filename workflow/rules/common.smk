@@ -1,17 +1,57 @@
 # Helpers shared by every rule: config validation, the expanded grid, packs, and every output path.
+import ast
+import difflib
 import hashlib
 import math
+import sys
 from pathlib import Path
+
+import jsonschema
+import yaml
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from lowrank import data as lowrank_data
-from lowrank import grid, logs
+from lowrank import grid, logs, views
 from lowrank.config import ConfigError
 
 
-validate(config, "../schemas/config.schema.yaml")
+SCHEMA = Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+
+
+def nonfinite(node, key=""):
+    """(key, value) of every non-finite number in the config (YAML .inf and .nan pass the schema's bounds)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        sub = f"{key}.{k}" if isinstance(k, str) else f"{key}[{k}]"
+        if isinstance(v, float) and not math.isfinite(v):
+            yield sub.lstrip("."), v
+        yield from nonfinite(v, sub)
+
+
+def config_error(config, schema_path):
+    """The config's first non-finite number or schema violation as one line naming its key, or None. Snakemake's
+    own validate (run next) prints the schema and the whole config around the one useful line."""
+    for key, value in nonfinite(config):
+        return f"Invalid config at {key}: {value} is not a finite number"
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    key = ".".join(str(k) for k in error.absolute_path) or "(top level)"
+    hint = ""
+    unknown = [k for k in config if k not in schema["properties"]]
+    if unknown and not error.absolute_path:
+        close = difflib.get_close_matches(unknown[0], schema["properties"], 1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"Invalid config at {key}: {error.message.splitlines()[0][:300]}{hint}"
+
+
+_error = config_error(config, SCHEMA)
+if _error:
+    raise WorkflowError(_error)
+validate(config, str(SCHEMA))
 
 try:
     RUNS = grid.all_runs(config)
@@ -24,8 +64,38 @@ except ConfigError as err:
 
 RESULTS = Path(config["results"])
 DATA_ROOT = Path(config["data_root"])
+PYTHON = sys.executable  # the interpreter running Snakemake (the project's venv): shell rules call it
 CODE = Path(workflow.basedir, "lowrank")  # package code that rules list as inputs, so edits re-run them
-PLOT_CODE = sorted(str(p) for p in (CODE / "plots").glob("*.py"))
+
+
+def module_path(dotted):
+    """The source file of a lowrank module ("lowrank.plots.style"), or None for a name that is not one."""
+    base = CODE.parent.joinpath(*dotted.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def module_files(*names):
+    """The source files of lowrank modules `names` and of every lowrank module they import, at any depth."""
+    todo, seen = [f"lowrank.{m}" for m in names], {}
+    while todo:
+        name = todo.pop()
+        path = module_path(name)
+        if path is None or name in seen:
+            continue
+        seen[name] = path
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lowrank"):
+                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return sorted({str(p) for p in seen.values()})
+
+
+AGGREGATE_CODE = module_files("aggregate")
+PLOT_CODE = module_files("plots")
 
 
 # --- paths: every output location is derived here -------------------------------------------------------------
@@ -82,13 +152,20 @@ def front_page_path():
     return str(RESULTS / "report" / "front_page.rst")
 
 
+def figure_targets(name):
+    """A figure with its table and its runs' logs: targets, so a deleted table or run is built again even
+    though the figure is still there (Snakemake does not rebuild a missing intermediate file by itself)."""
+    return figure_outputs(name) + [table_path(name)] + [f for rid in FIGURE_RUNS[name] for f in run_files(rid)]
+
+
 def all_targets():
-    """Every figure, the bound-vs-rank comparison, the scorecard, the report's front page and the provenance."""
-    out = [f for name in config["figures"] for f in figure_outputs(name)]
-    out += figure_outputs("bound_vs_rank") + [table_path("bound_summary"), str(RESULTS / "scorecard.md"),
-                                             str(RESULTS / "scorecard.html"), str(RESULTS / "provenance.md"),
-                                             front_page_path()]
-    return out
+    """Every figure (with its table and runs), the bound-vs-rank comparison, the scorecard, the report's front page
+    and the provenance."""
+    out = [f for name in config["figures"] for f in figure_targets(name)]
+    out += figure_outputs("bound_vs_rank") + [table_path("bound_vs_rank"), table_path("bound_summary"),
+                                             str(RESULTS / "scorecard.md"), str(RESULTS / "scorecard.html"),
+                                             str(RESULTS / "provenance.md"), front_page_path()]
+    return list(dict.fromkeys(out))
 
 
 # --- packs ------------------------------------------------------------------------------------------------------

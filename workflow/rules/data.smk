@@ -9,7 +9,7 @@ rule prepare_data:
     log:
         str(RESULTS / "logs" / "prepare_data" / "{dataset}.log"),
     wildcard_constraints:
-        dataset="cifar10|mnist|fashion_mnist|svhn|digits",
+        dataset="|".join(name for name, info in lowrank_data.DATASETS.items() if info.prepared),
     localrule: True
     shell:
-        "python -m lowrank.data {wildcards.dataset} --root {DATA_ROOT} > {log} 2>&1"
+        "{PYTHON} -m lowrank.data {wildcards.dataset} --root {DATA_ROOT} > {log} 2>&1"

@@ -16,6 +16,7 @@ for _fig in config["figures"]:
         params:
             figure=_fig,
             plot_eps=None,
+            config=views.render_view(config, _fig),
         localrule: True
         script:
             "../scripts/render_figure.py"
@@ -35,6 +36,7 @@ for _fig in config["figures"]:
             params:
                 figure=_fig,
                 plot_eps=second_rendering(_fig),
+                config=views.render_view(config, _fig, second_rendering(_fig)),
             localrule: True
             script:
                 "../scripts/render_figure.py"
@@ -43,7 +45,7 @@ for _fig in config["figures"]:
         name:
             _fig
         input:
-            figure_outputs(_fig),
+            figure_targets(_fig),
 
 
 rule render_bound_vs_rank:
@@ -54,6 +56,8 @@ rule render_bound_vs_rank:
         png=report(figure_path("bound_vs_rank", "png"), caption="../report/bound_vs_rank.rst",
                    category="Bound vs rank"),
         pdf=figure_path("bound_vs_rank", "pdf"),
+    params:
+        config=views.comparison_view(config),
     localrule: True
     script:
         "../scripts/render_bound_vs_rank.py"

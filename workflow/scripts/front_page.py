@@ -6,5 +6,5 @@ from lowrank.frontpage import front_page
 from lowrank.grid import load_config
 
 paper = load_config(snakemake.input.paper)  # noqa: F821
-text = front_page(snakemake.config, paper, Path(snakemake.input.scorecard).read_text())  # noqa: F821
+text = front_page(snakemake.params.config, paper, Path(snakemake.input.scorecard).read_text())  # noqa: F821
 Path(snakemake.output[0]).write_text(text)  # noqa: F821

@@ -4,5 +4,5 @@ import pandas as pd
 
 from lowrank.plots import render_bound_vs_rank
 
-render_bound_vs_rank(snakemake.config, pd.read_csv(snakemake.input.table),  # noqa: F821
+render_bound_vs_rank(snakemake.params.config, pd.read_csv(snakemake.input.table),  # noqa: F821
                      snakemake.output.png, snakemake.output.pdf)  # noqa: F821

@@ -4,5 +4,5 @@ import pandas as pd
 
 from lowrank.plots import render
 
-render(snakemake.config, snakemake.params.figure, pd.read_csv(snakemake.input.table),  # noqa: F821
+render(snakemake.params.config, snakemake.params.figure, pd.read_csv(snakemake.input.table),  # noqa: F821
        snakemake.output.png, snakemake.output.pdf, snakemake.params.plot_eps)  # noqa: F821

@@ -8,5 +8,5 @@ from lowrank.scorecard import scorecard, scorecard_html
 
 tables = {name: pd.read_csv(path) for name, path in zip(snakemake.params.figures, snakemake.input.tables)}  # noqa: F821
 comparison = pd.read_csv(snakemake.input.comparison)  # noqa: F821
-Path(snakemake.output.md).write_text(scorecard(snakemake.config, tables, comparison))  # noqa: F821
-Path(snakemake.output.html).write_text(scorecard_html(snakemake.config, tables, comparison))  # noqa: F821
+Path(snakemake.output.md).write_text(scorecard(snakemake.params.config, tables, comparison))  # noqa: F821
+Path(snakemake.output.html).write_text(scorecard_html(snakemake.params.config, tables, comparison))  # noqa: F821
