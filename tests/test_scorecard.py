@@ -127,20 +127,23 @@ def test_diverged_runs_are_excluded_and_counted():
     assert any(f"Excluded {table.loc[wrong, 'run_id'].nunique()} diverged" in n for n in notes)
 
 
-def norm_table(config: dict, fro, steps_per_epoch: int = 10_000) -> pd.DataFrame:
-    """Fig 14's runs with per-epoch norms fro(epoch), 100 epochs at the initial μ."""
+def norm_table(config: dict, fro, steps_per_epoch: int = 10_000, decay: bool = False) -> pd.DataFrame:
+    """Fig 14's runs with per-epoch norms fro(epoch), 100 epochs at the initial μ (decay: ×0.04 from epoch 60)."""
     runs = aggregate.figure_runs_frame(config, "fig14").assign(status="finished", diverged_epoch=np.nan)
     t = runs.merge(pd.DataFrame({"epoch": np.arange(1, 101)}), how="cross")
-    t["layer"], t["fro_norm"], t["lr_epoch"], t["steps_per_epoch"] = "l0", fro(t["epoch"]), t["lr"], steps_per_epoch
+    t["layer"], t["fro_norm"], t["steps_per_epoch"] = "l0", fro(t["epoch"]), steps_per_epoch
+    t["lr_epoch"] = t["lr"] * np.where(decay & (t["epoch"] >= 60), 0.04, 1.0)
     return t
 
 
 # B = 8, λ = wd/2 = 2.5e-4, 10,000 steps per epoch: n = ln(2/ε)/(2μλ) is 10.6 epochs at μ = 0.1, ε = 0.01,
-# and 0.5 epochs (below the resolution) at μ = 2
+# and 0.5 epochs (below the resolution) at μ = 2; checked at the last epoch T = 100
 @pytest.mark.parametrize("fro, steps, expected, says", [
     (lambda e: 1.0 + 0 * e, 10_000, "supported", "100.0% of"),
     (lambda e: 1.0 + e / 100, 10_000, "supported", "100.0% of"),  # growing norms never shrink by 2x
     (lambda e: np.exp(-e), 10_000, "not supported", "0.0% of"),  # shrinking by e per epoch: > 2 over one epoch
+    # 100x larger before epoch 50: early training is not what "for sufficiently large T" is about
+    (lambda e: np.where(e < 50, 100.0, 1.0), 10_000, "supported", "100.0% of"),
     (lambda e: 1.0 + 0 * e, 10 ** 9, "inconclusive", "no check possible: n < one epoch (the logged resolution) in"),
     (lambda e: 1.0 + 0 * e, 10, "inconclusive", "no check possible: n < one epoch (the logged resolution) in 0 "),
 ])
@@ -155,11 +158,25 @@ def test_norm_growth_counts_the_checks():
     config = config_with("fig14")
     config["comparison"]["eps"] = [0.01]
     rows, _ = scorecard.claims(config, {"fig14": norm_table(config, lambda e: 1.0 + 0 * e)}, empty_comparison())
-    # n in epochs: μ = 0.1: 10.6 → 11, checkable at T = 12..100 (89 T); μ = 0.5: 2.1 → 3 (97); μ = 1: 1.06 → 2
-    # (98); μ = 2: 0.53 < 1 epoch (100 short). Fig 14 has 4 runs, 1 layer row each here.
+    # n in epochs: μ = 0.1: 10.6 → 11, μ = 0.5: 2.1 → 3, μ = 1: 1.06 → 2, all inside the log at T = 100;
+    # μ = 2: 0.53 < 1 epoch. Fig 14 has 4 runs, 1 layer each.
     effect = rows.set_index("claim").loc[NORM_CLAIM, "effect"]
-    assert effect.startswith(f"100.0% of {89 + 97 + 98} checks hold (3 runs)")
-    assert "n < one epoch (the logged resolution) in 100 and T − n before the log in 16 of 400" in effect
+    assert effect.startswith("100.0% of 3 checks hold (3 runs)")
+    assert "n < one epoch (the logged resolution) in 1 and T − n before the log in 0 of 4" in effect
+
+
+def test_norm_growth_uses_the_decayed_learning_rate_at_T():
+    # 3x larger before epoch 85. μ_T = μ/25 from epoch 60: n at T = 100 for ε = 0.01, 0.04, 0.05 is 53, 40, 37
+    # epochs (μ = 0.5), 27, 20, 19 (μ = 1), 14, 10, 10 (μ = 2), beyond the log at μ = 0.1; 3 of 9 reach back
+    # to a norm ≤ 2x. With the initial μ every window would start after epoch 85 (all hold).
+    config = config_with("fig14")
+    fro = lambda e: np.where(e < 85, 3.0, 1.0)  # noqa: E731
+    rows, _ = scorecard.claims(config, {"fig14": norm_table(config, fro, decay=True)}, empty_comparison())
+    row = rows.set_index("claim").loc[NORM_CLAIM]
+    assert row["verdict"] == "not supported" and row["effect"].startswith("33.3% of 9 checks hold (3 runs)")
+    assert "T − n before the log in 3 of 12" in row["effect"]
+    rows, _ = scorecard.claims(config, {"fig14": norm_table(config, fro)}, empty_comparison())
+    assert rows.set_index("claim").loc[NORM_CLAIM, "verdict"] == "supported"
 
 
 def test_bound_row_is_not_supported_when_every_bound_exceeds_the_matrix():
