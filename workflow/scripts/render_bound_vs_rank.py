@@ -5,4 +5,4 @@ import pandas as pd
 from lowrank.plots import render_bound_vs_rank
 
 render_bound_vs_rank(snakemake.config, pd.read_csv(snakemake.input.table),  # noqa: F821
-                     snakemake.output.png, snakemake.output.pdf)  # noqa: F821
+                     pd.read_csv(snakemake.input.curves), snakemake.output.png, snakemake.output.pdf)  # noqa: F821
