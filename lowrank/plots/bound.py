@@ -53,9 +53,10 @@ def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> N
 
 
 def _eps_panel(ax, sub: pd.DataFrame, switch: str) -> None:
-    """At the last evaluation: measured average rank and both bounds as functions of ε, crossing the trivial bound at ε*."""
+    """At the last evaluation: measured average rank and both bounds vs ε, crossing the trivial bound at ε*."""
     last = sub[sub["epoch"] == sub["epoch"].max()].groupby("eps").agg(
-        avg_rank=("avg_rank", "mean"), **{f"bound_{c}": (f"bound_{c}", "first") for c in LINES}).reset_index()
+        avg_rank=("avg_rank", "mean"), informative=(f"informative_{switch}", "first"),
+        **{f"bound_{c}": (f"bound_{c}", "first") for c in LINES}).reset_index()
     row = sub.iloc[0]
     ax.plot(last["eps"], last["avg_rank"], "o-", color="C0", label="measured average rank (last evaluation)")
     for c, (ls, text) in LINES.items():
@@ -69,8 +70,9 @@ def _eps_panel(ax, sub: pd.DataFrame, switch: str) -> None:
     ax.set_ylim(0, 2 * max(row.trivial, last[[f"bound_{c}" for c in LINES]].replace(np.inf, np.nan).max().max()))
     ax.set_xlabel("ε")
     ax.set_ylabel("average rank (symlog)")
-    ax.set_title("rank and bound vs ε: informative right of ε*", fontsize=8)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"rank and bound vs ε: informative right of ε*, at {int(last['informative'].sum())} of "
+                 f"{len(last)} plotted ε ({switch})", fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2)  # below: the data stay clear
 
 
 def draw(config: dict, name: str, table: pd.DataFrame) -> Figure:
