@@ -92,6 +92,17 @@ def test_weight_decay_learning_rate_and_the_lambda_zero_claim():
     assert verdicts(config, {"fig02": fig02})[ZERO_CLAIM] == "inconclusive"  # no λ = 0 run at all
 
 
+@pytest.mark.parametrize("name, claim, rank, expected", [
+    ("fig06", WD_CLAIM, lambda r: 40 + 1000 * r.weight_decay, "not supported"),  # rank rises with λ
+    ("fig06", WD_CLAIM, lambda r: 7.0, "inconclusive"),
+    ("fig02", LR_CLAIM, lambda r: r.lr, "not supported"),  # rank rises with μ
+    ("fig02", LR_CLAIM, lambda r: 7.0, "inconclusive"),
+])
+def test_weight_decay_and_learning_rate_trends_can_fail(name, claim, rank, expected):
+    config = config_with(name)
+    assert verdicts(config, {name: final_table(config, name, rank)})[claim] == expected
+
+
 def test_lambda_zero_needs_twins_at_the_same_grid_points():
     config = config_with("fig06")
     config["figures"]["fig06"]["vary"]["weight_decay"] = [0.0]
@@ -115,6 +126,8 @@ def test_generalization_among_runs_that_fit():
     assert verdicts(config, {"fig04": good})[GEN_CLAIM] == "supported"
     unfit = final_table(config, "fig04", lambda r: r.batch_size, lambda r: 1 - r.batch_size / 1000, train_acc=0.5)
     assert verdicts(config, {"fig04": unfit})[GEN_CLAIM] == "inconclusive"
+    bad = final_table(config, "fig04", lambda r: r.batch_size, lambda r: 0.5 + r.batch_size / 1000)
+    assert verdicts(config, {"fig04": bad})[GEN_CLAIM] == "not supported"  # higher rank, better test accuracy
 
 
 def test_diverged_runs_are_excluded_and_counted():
