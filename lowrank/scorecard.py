@@ -15,11 +15,11 @@ from lowrank.aggregate import FINISHED, final_rows
 from lowrank.bound import CONVENTIONS, decay_steps
 from lowrank.grid import SYMBOLS
 
-RHO_MIN = 0.5
-MIN_POINTS = 3
-FIT_ACC = 0.99
-SPREAD_SUPPORTED = 0.5
-HOLD_SUPPORTED, HOLD_REFUTED = 0.95, 0.5
+RHO_MIN = 0.5  # |Spearman ρ| of a "strong" monotone trend (Cohen's large effect); weaker is inconclusive
+MIN_POINTS = 3  # fewest values per trend: with 2 every ρ is ±1 or 0, a sign rather than a trend
+FIT_ACC = 0.99  # "fits the training set": the paper compares test accuracy among runs that interpolate
+SPREAD_SUPPORTED = 0.5  # λ = 0 "barely matters": at most half the rank spread that B, μ cause with decay
+HOLD_SUPPORTED, HOLD_REFUTED = 0.95, 0.5  # holds nearly everywhere / fails in most cases; between: inconclusive
 NORM_GROWTH = 2.0  # the proof of Theorem 3.3 needs ‖W_{T−n}‖/‖W_T‖ ≤ 2
 RULES = [
     "Each run counts once per claim, whichever figures draw it (at each plot ε); diverged runs are left out.",
