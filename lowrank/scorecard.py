@@ -184,13 +184,13 @@ def _norm_growth(config: dict, tables: dict[str, pd.DataFrame]) -> dict:
     return _row(claim, _verdict_fraction(frac), effect, _evidence(ok), rule)
 
 
-def _bound_holds(comparison: pd.DataFrame) -> dict:
+def _bound_holds(config: dict, comparison: pd.DataFrame) -> dict:
     """Theorem 3.3's bound against the measured rank at each run's last evaluation, where the bound is informative."""
     done = comparison[comparison["status"] == FINISHED].astype({"bound": float})
     finite = done[np.isfinite(done["bound"])]
     final = finite[finite["epoch"] == finite.groupby("run_id")["epoch"].transform("max")]
     informative = final[final["informative"].astype(bool)]
-    convention = comparison["convention"].iloc[0] if len(comparison) else "torch"
+    convention = config["switches"]["bound_lambda"]
     rule = (f"over (run, layer, ε) rows at the last evaluation whose bound m·B·ln(2/ε)/(2μ_t λ) < min(rows, cols) "
             f"(λ per bound_lambda = {convention}; μ_t the current learning rate): fraction with rank ≤ bound; "
             f"supported if ≥ {HOLD_SUPPORTED:.0%}, not supported if < {HOLD_REFUTED:.0%}")
@@ -284,7 +284,7 @@ def claims(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFra
         _lambda_zero(finals),
         _generalization(finals),
         _norm_growth(config, {n: t for n, t in tables.items() if kinds[n] == "norm_ratio" and len(t)}),
-        _bound_holds(comparison),
+        _bound_holds(config, comparison),
         *[_fig18(config, n, t) for n, t in bounds.items()],
     ]
     notes = [f"Ranks are taken at each figure panel's plot ε (switches.plot_eps = {config['switches']['plot_eps']}) "
