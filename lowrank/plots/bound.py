@@ -123,6 +123,11 @@ def _eps_star_panel(ax, done: pd.DataFrame, eps_values: list[float]) -> None:
                  "(run, layer) pairs\ninformative at the largest compared ε", fontsize=8)
 
 
+def _eps_star_text(eps_star: float) -> str:
+    """ε* for a title; close to 2 (where the bound is vacuous almost everywhere) as 2 − its distance, not '2'."""
+    return f"{eps_star:.3g}" if eps_star < 1.99 else f"2 − {2 - eps_star:.1e}"
+
+
 def _eps_curve_panel(ax, run: pd.DataFrame) -> None:
     """One run, every rank layer (colour: depth): rank_ε (solid) and the bound (dashed) over min(rows, cols) vs ε;
     the bound crosses 1 at the layer's ε* (triangle) and is informative right of it."""
@@ -144,7 +149,8 @@ def _eps_curve_panel(ax, run: pd.DataFrame) -> None:
     row = layers.iloc[0]
     ax.set_title(f"{row.arch}, the median run: B = {int(row.batch_size)}, μ_t = {row.lr_epoch:.3g}, "
                  f"wd = {row.weight_decay:g}, epoch {int(row.epoch)}\nε* over its {len(layers)} layers: "
-                 f"{layers['eps_star'].min():.3g} to {layers['eps_star'].max():.3g}", fontsize=8)
+                 f"{_eps_star_text(layers['eps_star'].min())} to {_eps_star_text(layers['eps_star'].max())}",
+                 fontsize=8)
     ax.legend(handles=[Line2D([], [], color="0.3", label="measured rank_ε (spectra)"),
                        Line2D([], [], color="0.3", ls="--", label="bound m·B·ln(2/ε)/(2μ_t λ)"),
                        Line2D([], [], color="0.3", marker="v", ls="", label="ε*: bound = min(rows, cols)"),
