@@ -157,7 +157,8 @@ def _norm_growth(config: dict, tables: dict[str, pd.DataFrame]) -> dict:
     convention = config["switches"]["bound_lambda"]
     rule = (f"per run, layer and ε in comparison.eps at the run's last epoch T: ‖W_{{T−n}}‖_F/‖W_T‖_F ≤ "
             f"{NORM_GROWTH:g} with n = ln(2/ε)/(2μ_T λ) steps in whole epochs (λ per bound_lambda = {convention}); "
-            f"needs n ≥ 1 epoch and T − n logged; supported if ≥ {HOLD_SUPPORTED:.0%} hold, not supported if < {HOLD_REFUTED:.0%}")
+            f"needs n ≥ 1 epoch and T − n logged; supported if ≥ {HOLD_SUPPORTED:.0%} hold, not supported if < "
+            f"{HOLD_REFUTED:.0%}")
     data = pd.concat(tables.values(), ignore_index=True) if tables else None
     if data is None or data[data["status"] == FINISHED].empty:
         return _row(claim, "inconclusive", "no finished run in a norm-ratio figure", "no runs", rule)
@@ -228,8 +229,8 @@ def _fig18(config: dict, name: str, table: pd.DataFrame) -> dict:
                         for e, r in per_eps.iterrows())
     star = ", ".join(f"{final[f'eps_star_{c}'].iloc[0]:.2f} ({c})" for c in (switch, other))
     star = f"ε* = {star}"
-    evidence = (f"{name} ({final['run_id'].nunique()} runs; informative at {int(per_eps['informative'].sum())} of "
-                f"{len(per_eps)} plotted ε)")
+    evidence = (f"{_evidence(final.assign(figures=name)).rstrip(')')}; informative at "
+                f"{int(per_eps['informative'].sum())} of {len(per_eps)} plotted ε)")
     if informative.empty:
         return _row(claim, "inconclusive", f"the bound is ≥ the largest possible average rank {trivial:.0f} at "
                                            f"every plotted ε ({star}); {listing}", evidence, rule)

@@ -233,6 +233,9 @@ def test_fig18_compares_the_measured_rank_with_the_bound(rank, switch, expected)
     config["switches"]["bound_lambda"] = switch
     rows, notes = scorecard.claims(config, {"fig18": fig18_table(config, rank)}, empty_comparison())
     assert rows.set_index("claim").loc[FIG18_CLAIM, "verdict"] == expected
+    informative = 0 if expected == "inconclusive" else 1
+    evidence = rows.set_index("claim").loc[FIG18_CLAIM, "evidence"]
+    assert evidence == f"fig18 (1 run; informative at {informative} of 3 plotted ε)"
     # the factor-2 reading is a note with both ε* (vs the largest average rank 6536, not the width), never a verdict
     assert any("not a test of data" in n and "ε > 0.84 (torch) vs ε > 0.35 (as_printed)" in n for n in notes)
 
