@@ -240,6 +240,39 @@ def bound_vs_rank(config: dict, runs_dir: Path, run_ids: list[str]) -> pd.DataFr
         ["run_id", "epoch", "layer", "eps"]).reset_index(drop=True)
 
 
+# ε from below the logged thresholds (1e-3) up to just under 2, where the bound m·B·ln(2/ε)/(2μλ) reaches 0:
+# wide enough that every layer's ε* (its bound's crossing of min(rows, cols)) lies on it.
+EPS_CURVE = np.geomspace(1e-4, 1.99, 60)
+
+
+def eps_curves(runs_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture's median run: each rank layer's rank_ε and bound as functions of ε at the last evaluation.
+
+    `table` is ``bound_vs_rank``'s: the bound, min(rows, cols) (``trivial``) and ε* come from it, so the curve uses
+    the same μ_t and λ reading. The run is the (lower) median by its layers' median ε* among the finished runs
+    with weight decay, neither the best nor the worst case; rank_ε on EPS_CURVE is counted from the saved spectra.
+    """
+    convention = table["convention"].iloc[0] if len(table) else "torch"
+    done = table[(table["status"] == FINISHED) & np.isfinite(table["bound"].astype(float))]
+    last = done[done["epoch"] == done.groupby("run_id")["epoch"].transform("max")].drop_duplicates(["run_id", "layer"])
+    star = (last.groupby(["arch", "run_id"], as_index=False)["eps_star"].median()
+            .sort_values(["arch", "eps_star", "run_id"]))
+    size = star.groupby("arch")["run_id"].transform("size")
+    chosen = star.loc[star.groupby("arch").cumcount() == (size - 1) // 2, "run_id"]
+    keep = ["run_id", "arch", "batch_size", "lr", "weight_decay", "epoch", "lr_epoch", "layer", "m", "trivial",
+            "eps_star", "convention"]
+    parts = []
+    for rid in chosen:
+        layers = _summaries(runs_dir, [rid])[1][["layer", "layer_index"]]
+        ranks = spectrum_ranks(run_path(runs_dir, rid), list(EPS_CURVE))
+        run = last.loc[last["run_id"] == rid, keep].merge(layers, on="layer")
+        parts.append(run.merge(ranks, on=["epoch", "layer"]))
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=keep + ["layer_index", "eps", "rank"])
+    df["bound"] = [rank_bound(int(r.m), int(r.batch_size), r.lr_epoch, r.weight_decay, r.eps, convention)
+                   for r in df.itertuples(index=False)]
+    return df.sort_values(["arch", "layer_index", "eps"]).reset_index(drop=True)
+
+
 def bound_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per architecture and ε over finished runs: how often the bound is informative, holds, and how tight it is.
 

@@ -167,6 +167,31 @@ def test_no_weight_decay_means_no_bound(tmp_path):
     assert summary["no_bound_rows"].sum() == len(df) and summary["frac_holds"].isna().all()
 
 
+@pytest.mark.parametrize("diverged, median_lr", [(None, 0.2), (0.2, 0.4)])
+def test_eps_curves_of_the_median_run(tmp_path, diverged, median_lr):
+    # B = 6, λ = wd/2 = 4e-3: ε* = 2·exp(−2μλ·trivial/6) falls as μ rises; with three runs the median is μ = 0.2,
+    # and with μ = 0.2 diverged the lower median of μ = 0.1, 0.4 is μ = 0.4 (smaller ε*); wd = 0 has no bound
+    config = small_config(fig18=fig("fig18", fixed={"batch_size": 6, "weight_decay": 8e-3},
+                                    vary={"lr": [0.1, 0.2, 0.4]}))
+    runs = write_figure(tmp_path, config, "fig18")
+    for cfg in runs:
+        if cfg.lr == diverged:
+            write_fake_run(tmp_path, cfg, epochs=(0, 1), status="diverged")
+    no_wd = small_config(fig18=fig("fig18", fixed={"batch_size": 6, "lr": 0.1, "weight_decay": 0.0}))
+    runs += write_figure(tmp_path, no_wd, "fig18")
+    table = aggregate.bound_vs_rank(config, tmp_path, [c.run_id for c in runs])
+    curves = aggregate.eps_curves(tmp_path, table)
+    assert set(curves["lr"]) == {median_lr} and curves["epoch"].eq(2).all()
+    assert curves.groupby("layer")["eps"].apply(list).map(len).tolist() == [60, 60]
+    for layer, index, trivial in (("l0", 0, 4), ("l1", 1, 6)):  # min(rows, cols) of 4 × 8 and 6 × 6
+        part = curves[curves["layer"] == layer]
+        sigma = np.asarray(SIGMA[layer], dtype=np.float32)
+        assert part["layer_index"].eq(index).all() and part["trivial"].eq(trivial).all()
+        assert part["rank"].tolist() == [int((sigma > np.float32(e)).sum()) for e in part["eps"]]
+        assert part["bound"].to_numpy() == pytest.approx(6 * np.log(2 / part["eps"]) / (2 * median_lr * 4e-3))
+    assert curves["eps_star"].iloc[0] == pytest.approx(2 * math.exp(-2 * median_lr * 4e-3 * 4 / 6))
+
+
 def test_bound_summary_per_arch_and_eps(tmp_path):
     df = pd.DataFrame({"run_id": ["a", "a", "a", "b", "c"], "arch": "mlp_bn", "eps": 0.05,
                        "status": ["finished", "finished", "finished", "finished", "diverged"],

@@ -146,9 +146,25 @@ def test_a_run_that_diverged_everywhere_still_renders(tmp_path):
     assert_rendered(tmp_path / "a.png", tmp_path / "a.pdf")
 
 
-def test_bound_vs_rank_renders(tmp_path):
+def eps_curves_table() -> pd.DataFrame:
+    """A hand-made aggregate.eps_curves table: one run of one arch, two layers, rank_ε falling with ε (0 at the top)."""
+    eps = aggregate.EPS_CURVE
+    rows = []
+    for i, (layer, trivial) in enumerate((("l0", 16), ("l1", 64))):
+        bound = [rank_bound(1, 8, 0.1, 5e-2, e) for e in eps]
+        rows += [{"run_id": "r0", "arch": "mlp_bn", "batch_size": 8, "lr": 0.1, "weight_decay": 5e-2, "epoch": 10,
+                  "lr_epoch": 0.1, "layer": layer, "layer_index": i, "m": 1, "trivial": trivial,
+                  "eps_star": informative_eps(1, 8, 0.1, 5e-2, trivial), "convention": "torch", "eps": e,
+                  "rank": int(trivial * max(0.0, 1 - e)), "bound": b} for e, b in zip(eps, bound)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("curves", [eps_curves_table(), eps_curves_table().iloc[:0]])
+def test_bound_vs_rank_renders(tmp_path, curves):
     table = roundtrip(comparison_table(), tmp_path / "bvr.csv")
-    plots.render_bound_vs_rank(views.comparison_view(make_config()), table, tmp_path / "bvr.png", tmp_path / "bvr.pdf")
+    curves = roundtrip(curves, tmp_path / "curves.csv")
+    plots.render_bound_vs_rank(views.comparison_view(make_config()), table, curves, tmp_path / "bvr.png",
+                               tmp_path / "bvr.pdf")
     assert_rendered(tmp_path / "bvr.png", tmp_path / "bvr.pdf")
 
 

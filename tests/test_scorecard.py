@@ -92,6 +92,17 @@ def test_weight_decay_learning_rate_and_the_lambda_zero_claim():
     assert verdicts(config, {"fig02": fig02})[ZERO_CLAIM] == "inconclusive"  # no λ = 0 run at all
 
 
+@pytest.mark.parametrize("name, claim, rank, expected", [
+    ("fig06", WD_CLAIM, lambda r: 40 + 1000 * r.weight_decay, "not supported"),  # rank rises with λ
+    ("fig06", WD_CLAIM, lambda r: 7.0, "inconclusive"),
+    ("fig02", LR_CLAIM, lambda r: r.lr, "not supported"),  # rank rises with μ
+    ("fig02", LR_CLAIM, lambda r: 7.0, "inconclusive"),
+])
+def test_weight_decay_and_learning_rate_trends_can_fail(name, claim, rank, expected):
+    config = config_with(name)
+    assert verdicts(config, {name: final_table(config, name, rank)})[claim] == expected
+
+
 def test_lambda_zero_needs_twins_at_the_same_grid_points():
     config = config_with("fig06")
     config["figures"]["fig06"]["vary"]["weight_decay"] = [0.0]
@@ -115,6 +126,8 @@ def test_generalization_among_runs_that_fit():
     assert verdicts(config, {"fig04": good})[GEN_CLAIM] == "supported"
     unfit = final_table(config, "fig04", lambda r: r.batch_size, lambda r: 1 - r.batch_size / 1000, train_acc=0.5)
     assert verdicts(config, {"fig04": unfit})[GEN_CLAIM] == "inconclusive"
+    bad = final_table(config, "fig04", lambda r: r.batch_size, lambda r: 0.5 + r.batch_size / 1000)
+    assert verdicts(config, {"fig04": bad})[GEN_CLAIM] == "not supported"  # higher rank, better test accuracy
 
 
 def test_diverged_runs_are_excluded_and_counted():
@@ -127,20 +140,23 @@ def test_diverged_runs_are_excluded_and_counted():
     assert any(f"Excluded {table.loc[wrong, 'run_id'].nunique()} diverged" in n for n in notes)
 
 
-def norm_table(config: dict, fro, steps_per_epoch: int = 10_000) -> pd.DataFrame:
-    """Fig 14's runs with per-epoch norms fro(epoch), 100 epochs at the initial μ."""
+def norm_table(config: dict, fro, steps_per_epoch: int = 10_000, decay: bool = False) -> pd.DataFrame:
+    """Fig 14's runs with per-epoch norms fro(epoch), 100 epochs at the initial μ (decay: ×0.04 from epoch 60)."""
     runs = aggregate.figure_runs_frame(config, "fig14").assign(status="finished", diverged_epoch=np.nan)
     t = runs.merge(pd.DataFrame({"epoch": np.arange(1, 101)}), how="cross")
-    t["layer"], t["fro_norm"], t["lr_epoch"], t["steps_per_epoch"] = "l0", fro(t["epoch"]), t["lr"], steps_per_epoch
+    t["layer"], t["fro_norm"], t["steps_per_epoch"] = "l0", fro(t["epoch"]), steps_per_epoch
+    t["lr_epoch"] = t["lr"] * np.where(decay & (t["epoch"] >= 60), 0.04, 1.0)
     return t
 
 
 # B = 8, λ = wd/2 = 2.5e-4, 10,000 steps per epoch: n = ln(2/ε)/(2μλ) is 10.6 epochs at μ = 0.1, ε = 0.01,
-# and 0.5 epochs (below the resolution) at μ = 2
+# and 0.5 epochs (below the resolution) at μ = 2; checked at the last epoch T = 100
 @pytest.mark.parametrize("fro, steps, expected, says", [
     (lambda e: 1.0 + 0 * e, 10_000, "supported", "100.0% of"),
     (lambda e: 1.0 + e / 100, 10_000, "supported", "100.0% of"),  # growing norms never shrink by 2x
     (lambda e: np.exp(-e), 10_000, "not supported", "0.0% of"),  # shrinking by e per epoch: > 2 over one epoch
+    # 100x larger before epoch 50: early training is not what "for sufficiently large T" is about
+    (lambda e: np.where(e < 50, 100.0, 1.0), 10_000, "supported", "100.0% of"),
     (lambda e: 1.0 + 0 * e, 10 ** 9, "inconclusive", "no check possible: n < one epoch (the logged resolution) in"),
     (lambda e: 1.0 + 0 * e, 10, "inconclusive", "no check possible: n < one epoch (the logged resolution) in 0 "),
 ])
@@ -155,11 +171,25 @@ def test_norm_growth_counts_the_checks():
     config = config_with("fig14")
     config["comparison"]["eps"] = [0.01]
     rows, _ = scorecard.claims(config, {"fig14": norm_table(config, lambda e: 1.0 + 0 * e)}, empty_comparison())
-    # n in epochs: μ = 0.1: 10.6 → 11, checkable at T = 12..100 (89 T); μ = 0.5: 2.1 → 3 (97); μ = 1: 1.06 → 2
-    # (98); μ = 2: 0.53 < 1 epoch (100 short). Fig 14 has 4 runs, 1 layer row each here.
+    # n in epochs: μ = 0.1: 10.6 → 11, μ = 0.5: 2.1 → 3, μ = 1: 1.06 → 2, all inside the log at T = 100;
+    # μ = 2: 0.53 < 1 epoch. Fig 14 has 4 runs, 1 layer each.
     effect = rows.set_index("claim").loc[NORM_CLAIM, "effect"]
-    assert effect.startswith(f"100.0% of {89 + 97 + 98} checks hold (3 runs)")
-    assert "n < one epoch (the logged resolution) in 100 and T − n before the log in 16 of 400" in effect
+    assert effect.startswith("100.0% of 3 checks hold (3 runs)")
+    assert "n < one epoch (the logged resolution) in 1 and T − n before the log in 0 of 4" in effect
+
+
+def test_norm_growth_uses_the_decayed_learning_rate_at_T():
+    # 3x larger before epoch 85. μ_T = μ/25 from epoch 60: n at T = 100 for ε = 0.01, 0.04, 0.05 is 53, 40, 37
+    # epochs (μ = 0.5), 27, 20, 19 (μ = 1), 14, 10, 10 (μ = 2), beyond the log at μ = 0.1; 3 of 9 reach back
+    # to a norm ≤ 2x. With the initial μ every window would start after epoch 85 (all hold).
+    config = config_with("fig14")
+    fro = lambda e: np.where(e < 85, 3.0, 1.0)  # noqa: E731
+    rows, _ = scorecard.claims(config, {"fig14": norm_table(config, fro, decay=True)}, empty_comparison())
+    row = rows.set_index("claim").loc[NORM_CLAIM]
+    assert row["verdict"] == "not supported" and row["effect"].startswith("33.3% of 9 checks hold (3 runs)")
+    assert "T − n before the log in 3 of 12" in row["effect"]
+    rows, _ = scorecard.claims(config, {"fig14": norm_table(config, fro)}, empty_comparison())
+    assert rows.set_index("claim").loc[NORM_CLAIM, "verdict"] == "supported"
 
 
 def test_bound_row_is_not_supported_when_every_bound_exceeds_the_matrix():
@@ -203,6 +233,9 @@ def test_fig18_compares_the_measured_rank_with_the_bound(rank, switch, expected)
     config["switches"]["bound_lambda"] = switch
     rows, notes = scorecard.claims(config, {"fig18": fig18_table(config, rank)}, empty_comparison())
     assert rows.set_index("claim").loc[FIG18_CLAIM, "verdict"] == expected
+    informative = 0 if expected == "inconclusive" else 1
+    evidence = rows.set_index("claim").loc[FIG18_CLAIM, "evidence"]
+    assert evidence == f"fig18 (1 run; informative at {informative} of 3 plotted ε)"
     # the factor-2 reading is a note with both ε* (vs the largest average rank 6536, not the width), never a verdict
     assert any("not a test of data" in n and "ε > 0.84 (torch) vs ε > 0.35 (as_printed)" in n for n in notes)
 

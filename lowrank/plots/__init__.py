@@ -28,6 +28,7 @@ def render(config: dict, name: str, table: pd.DataFrame, out_png: Path, out_pdf:
     style.save(DRAW[config["figures"][name]["kind"]](config, name, table), out_png, out_pdf)
 
 
-def render_bound_vs_rank(config: dict, table: pd.DataFrame, out_png: Path, out_pdf: Path) -> None:
-    """Draw the all-runs bound-vs-rank comparison (aggregate.bound_vs_rank) and save it as PNG and PDF."""
-    style.save(bound.draw_comparison(config, table), out_png, out_pdf)
+def render_bound_vs_rank(config: dict, table: pd.DataFrame, curves: pd.DataFrame, out_png: Path,
+                         out_pdf: Path) -> None:
+    """Draw the all-runs bound-vs-rank comparison (aggregate.bound_vs_rank, aggregate.eps_curves) as PNG and PDF."""
+    style.save(bound.draw_comparison(config, table, curves), out_png, out_pdf)

@@ -53,9 +53,10 @@ def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> N
 
 
 def _eps_panel(ax, sub: pd.DataFrame, switch: str) -> None:
-    """At the last evaluation: measured average rank and both bounds as functions of ε, crossing the trivial bound at ε*."""
+    """At the last evaluation: measured average rank and both bounds vs ε, crossing the trivial bound at ε*."""
     last = sub[sub["epoch"] == sub["epoch"].max()].groupby("eps").agg(
-        avg_rank=("avg_rank", "mean"), **{f"bound_{c}": (f"bound_{c}", "first") for c in LINES}).reset_index()
+        avg_rank=("avg_rank", "mean"), informative=(f"informative_{switch}", "first"),
+        **{f"bound_{c}": (f"bound_{c}", "first") for c in LINES}).reset_index()
     row = sub.iloc[0]
     ax.plot(last["eps"], last["avg_rank"], "o-", color="C0", label="measured average rank (last evaluation)")
     for c, (ls, text) in LINES.items():
@@ -69,8 +70,9 @@ def _eps_panel(ax, sub: pd.DataFrame, switch: str) -> None:
     ax.set_ylim(0, 2 * max(row.trivial, last[[f"bound_{c}" for c in LINES]].replace(np.inf, np.nan).max().max()))
     ax.set_xlabel("ε")
     ax.set_ylabel("average rank (symlog)")
-    ax.set_title("rank and bound vs ε: informative right of ε*", fontsize=8)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"rank and bound vs ε: informative right of ε*, at {int(last['informative'].sum())} of "
+                 f"{len(last)} plotted ε ({switch})", fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2)  # below: the data stay clear
 
 
 def draw(config: dict, name: str, table: pd.DataFrame) -> Figure:
@@ -118,16 +120,56 @@ def _eps_star_panel(ax, done: pd.DataFrame, eps_values: list[float]) -> None:
     ax.set_xlabel("ε* (bound < min(rows, cols) for ε > ε*); red: the compared ε")
     ax.set_ylabel("(run, layer) pairs")
     ax.set_title(f"ε* at the last evaluation: {int((stars < max(eps_values, default=0)).sum())} of {len(stars)} "
-                 "pairs informative at the largest compared ε", fontsize=8)
+                 "(run, layer) pairs\ninformative at the largest compared ε", fontsize=8)
 
 
-def draw_comparison(config: dict, table: pd.DataFrame) -> Figure:
-    """Rank vs bound, both over min(rows, cols), per ε: right of x = 1 the bound is vacuous; plus ε* per run × layer."""
+def _eps_star_text(eps_star: float) -> str:
+    """ε* for a title; close to 2 (where the bound is vacuous almost everywhere) as 2 − its distance, not '2'."""
+    return f"{eps_star:.3g}" if eps_star < 1.99 else f"2 − {2 - eps_star:.1e}"
+
+
+def _eps_curve_panel(ax, run: pd.DataFrame) -> None:
+    """One run, every rank layer (colour: depth): rank_ε (solid) and the bound (dashed) over min(rows, cols) vs ε;
+    the bound crosses 1 at the layer's ε* (triangle) and is informative right of it."""
+    layers = run.drop_duplicates("layer").sort_values("layer_index")
+    colours = dict(zip(layers["layer"], sns.color_palette("viridis", n_colors=len(layers))))
+    for layer, part in run.groupby("layer"):
+        part = part.sort_values("eps")
+        ax.plot(part["eps"], (part["rank"] / part["trivial"]).where(part["rank"] > 0), color=colours[layer], lw=1.0)
+        ax.plot(part["eps"], part["bound"] / part["trivial"], color=colours[layer], lw=1.0, ls="--")
+    ax.scatter(layers["eps_star"], np.ones(len(layers)), c=[colours[n] for n in layers["layer"]], marker="v", s=25,
+               zorder=3, edgecolors="k", linewidths=0.4)
+    ax.axhline(1.0, color="k", lw=1.5, alpha=0.5)
+    ax.set_xscale("log")
+    ax.set_xlim(right=2)
+    ax.set_yscale("log")
+    ax.set_ylim(0.5 / layers["trivial"].max(), 1e3)
+    ax.set_xlabel("ε")
+    ax.set_ylabel("rank_ε or bound / min(rows, cols)")
+    row = layers.iloc[0]
+    ax.set_title(f"{row.arch}, the median run: B = {int(row.batch_size)}, μ_t = {row.lr_epoch:.3g}, "
+                 f"wd = {row.weight_decay:g}, epoch {int(row.epoch)}\nε* over its {len(layers)} layers: "
+                 f"{_eps_star_text(layers['eps_star'].min())} to {_eps_star_text(layers['eps_star'].max())}",
+                 fontsize=8)
+    ax.legend(handles=[Line2D([], [], color="0.3", label="measured rank_ε (spectra)"),
+                       Line2D([], [], color="0.3", ls="--", label="bound m·B·ln(2/ε)/(2μ_t λ)"),
+                       Line2D([], [], color="0.3", marker="v", ls="", label="ε*: bound = min(rows, cols)"),
+                       Line2D([], [], color="k", lw=1.5, alpha=0.5, label="min(rows, cols)"),
+                       Line2D([], [], ls="", label="colour: layer, first (dark) to last (light)")],
+              fontsize=6, loc="lower left")
+
+
+def draw_comparison(config: dict, table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
+    """Rank vs bound, both over min(rows, cols), per ε: right of x = 1 the bound is vacuous; ε* per run × layer;
+    per architecture, its median run's rank_ε and bound as functions of ε (aggregate.eps_curves)."""
     done = table[(table["status"] == style.FINISHED)]
     eps_values = sorted(done["eps"].unique()) or sorted(float(e) for e in config["comparison"]["eps"])
     archs = sorted(done["arch"].unique())
     colours = dict(zip(archs, sns.color_palette("tab10", n_colors=max(len(archs), 1))))
-    fig, axes = style.grid_axes(len(eps_values) + 1, ncols=3, width=4.2, height=4.0)
+    runs = sorted(curves["arch"].unique())
+    fig, axes = style.grid_axes(len(eps_values) + 1 + len(runs), ncols=3, width=4.2, height=4.0)
+    for ax, arch in zip(axes[len(eps_values) + 1:], runs):
+        _eps_curve_panel(ax, curves[curves["arch"] == arch])
     for ax, eps in zip(axes, eps_values):
         sub = done[np.isclose(done["eps"], eps)]
         finite = sub[np.isfinite(sub["bound"])]

@@ -35,6 +35,7 @@ rule bound_vs_rank:
     output:
         table=table_path("bound_vs_rank"),
         summary=table_path("bound_summary"),
+        curves=table_path("bound_eps_curves"),
     params:
         runs_dir=str(RESULTS / "runs"),
         run_ids=list(RUNS),

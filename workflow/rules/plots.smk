@@ -51,6 +51,7 @@ for _fig in config["figures"]:
 rule render_bound_vs_rank:
     input:
         table=table_path("bound_vs_rank"),
+        curves=table_path("bound_eps_curves"),
         code=PLOT_CODE,
     output:
         png=report(figure_path("bound_vs_rank", "png"), caption="../report/bound_vs_rank.rst",

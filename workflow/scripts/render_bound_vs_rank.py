@@ -1,8 +1,8 @@
-"""Snakemake job: plot the measured rank against Theorem 3.3's bound over every run."""
+"""Snakemake job: plot the measured rank against Theorem 3.3's bound over every run, and as functions of ε."""
 
 import pandas as pd
 
 from lowrank.plots import render_bound_vs_rank
 
 render_bound_vs_rank(snakemake.params.config, pd.read_csv(snakemake.input.table),  # noqa: F821
-                     snakemake.output.png, snakemake.output.pdf)  # noqa: F821
+                     pd.read_csv(snakemake.input.curves), snakemake.output.png, snakemake.output.pdf)  # noqa: F821
