@@ -44,6 +44,12 @@ def checkpoint_dir():
     return RESULTS / "checkpoints"
 
 
+def attempts_log(pack):
+    """A training job's history: every attempt's log behind a header, appended (Snakemake deletes the rule's
+    declared log when an attempt starts, so that log holds the latest attempt only)."""
+    return RESULTS / "logs" / "train" / "attempts" / f"{pack_name(pack)}.log"
+
+
 def table_path(name):
     """The tidy table behind figure `name` (or the comparison tables)."""
     return str(RESULTS / "tables" / f"{name}.csv")
