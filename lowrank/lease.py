@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import time
 import uuid
 from contextlib import contextmanager
@@ -20,10 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-# squeue states in which a job's processes may still be running (a PENDING job, e.g. requeued, trains nothing)
-ACTIVE_STATES = {"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT",
-                 "RESIZING"}
-
+from lowrank import squeue
 
 class LeaseLost(RuntimeError):
     """Another job took this job's lease over (it judged it stale): this job must stop training."""
@@ -76,17 +72,6 @@ def _replace(path: Path, holder: Holder) -> None:
     os.replace(tmp, path)
 
 
-def slurm_job_active(job: str) -> bool | None:
-    """Is SLURM job `job` still running, per squeue? None when squeue cannot tell (absent, controller down)."""
-    try:
-        r = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if r.returncode != 0:
-        return False if "Invalid job id" in r.stderr else None  # an id squeue no longer knows: long finished
-    return r.stdout.strip() in ACTIVE_STATES
-
-
 def pid_alive(pid: int) -> bool:
     """Does process `pid` exist on this host?"""
     try:
@@ -99,7 +84,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def stale_reason(held: Holder, me: Holder, now: float, stale_after: float,
-                 job_active: Callable[[str], bool | None] = slurm_job_active) -> str | None:
+                 job_active: Callable[[str], bool | None] = squeue.job_active) -> str | None:
     """Why `held`'s lease protects no trainer any more, seen by `me`; None while its holder may be training."""
     if held.job and held.job == me.job:
         return f"SLURM job {held.job} restarted (requeued): its earlier start is gone"
@@ -157,7 +142,7 @@ def _take_over(path: Path, stale: Holder | None, me: Holder, stale_after: float)
 
 
 def acquire(path: Path, *, stale_after: float, poll: float = 5.0, log: Callable[[str], None] = print,
-            job_active: Callable[[str], bool | None] = slurm_job_active,
+            job_active: Callable[[str], bool | None] = squeue.job_active,
             while_waiting: Callable[[], None] = lambda: None) -> Lease:
     """Hold the lease at `path`: create it, or wait while a live holder has it (calling while_waiting every
     poll), or take a stale one over."""
@@ -196,7 +181,7 @@ def acquire(path: Path, *, stale_after: float, poll: float = 5.0, log: Callable[
 
 @contextmanager
 def holding(paths: list[Path], *, stale_after: float, poll: float = 5.0, log: Callable[[str], None] = print,
-            job_active: Callable[[str], bool | None] = slurm_job_active) -> Iterator[list[Lease]]:
+            job_active: Callable[[str], bool | None] = squeue.job_active) -> Iterator[list[Lease]]:
     """Hold every lease of `paths` (acquired in sorted order, so two jobs never wait on each other; those held are
     renewed while waiting for the next), release them at exit."""
     leases: list[Lease] = []

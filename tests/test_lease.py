@@ -167,19 +167,3 @@ def test_holding_renews_held_leases_while_waiting(tmp_path, monkeypatch):
     second.unlink()
     t.join(5)
     assert not t.is_alive() and not first.exists() and not second.exists()
-
-
-@pytest.mark.parametrize("script, expect", [
-    ("echo RUNNING", True),
-    ("echo PENDING", False),
-    ("echo TIMEOUT", False),
-    ("echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1", False),
-    ("echo 'Unable to contact slurm controller' >&2; exit 1", None),
-    (None, None),  # no squeue at all
-])
-def test_slurm_job_active_reads_squeue(tmp_path, monkeypatch, script, expect):
-    if script is not None:
-        (tmp_path / "squeue").write_text(f"#!/bin/sh\n{script}\n")
-        (tmp_path / "squeue").chmod(0o755)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert lease.slurm_job_active("123") is expect

@@ -411,3 +411,150 @@ def test_gpu_request_on_gpu_less_cluster_fails_at_submission(failing_run):
     assert "--gpus=1" in out
     assert "Requested node configuration is not available" in out or "Invalid generic resource" in out
     assert failing_run["elapsed"] < 150  # failed, not stuck pending
+
+
+# --- (d) one trainer per run: a killed controller restarted, a stale lease taken over ----------------------------
+ATTEMPT_HEADER = re.compile(r"^=== attempt (\d+): SLURM job (\S+) ")
+
+
+def epochs_per_job(history: Path) -> dict[str, list[int]]:
+    """The epochs each SLURM job logged in a pack's attempt history (logs/train/attempts/<pack>.log)."""
+    per_job, job = {}, None
+    for line in history.read_text(errors="replace").splitlines():
+        if m := ATTEMPT_HEADER.match(line):
+            job = m.group(2)
+            per_job.setdefault(job, [])
+        elif (e := EPOCH_LINE.search(line)) and job is not None:
+            per_job[job].append(int(e.group(1)))
+    return per_job
+
+
+def allocation_seconds(env: dict, jobs: list[str]) -> dict[str, int]:
+    """Each job's time in its allocation (squeue %M, [D-][H:]M:S), while squeue still knows it (MinJobAge)."""
+    out = {}
+    for line in slurm(env, "squeue", "-h", "-t", "all", "-j", ",".join(jobs), "-o", "%i|%M").stdout.split():
+        job, elapsed = line.split("|")
+        days, _, hms = elapsed.rpartition("-")
+        secs = 0
+        for part in hms.split(":"):
+            secs = secs * 60 + int(part)
+        out[job] = secs + 86400 * int(days or 0)
+    return out
+
+
+def epochs_override(tmp_path: Path, figure: str, epochs: int, checkpoint_every: int) -> Path:
+    path = tmp_path / "epochs.yaml"
+    path.write_text(yaml.safe_dump({"checkpoint_every": checkpoint_every,
+                                    "figures": {figure: {"fixed": {"epochs": epochs}}}}))
+    return path
+
+
+def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp_path):
+    """fig08's 3 training jobs on the 2-core cluster; the controller is SIGKILLed while 2 of them run (the login
+    session dies), then restarted as docs/slurm.md says (--unlock, then the same command). The new controller
+    names the earlier jobs before it submits; its own jobs for the same packs wait on the runs' leases and only
+    write the outputs: every epoch of every run is logged once, by one job, and the logs equal a local run."""
+    demo = demo_config(results=tmp_path)
+    (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 4]
+    epochs = min(max(int(60 / seconds_per_epoch(base, tmp_path / "speed")), 60), 600)  # B = 4: ~1 min
+    over = epochs_override(tmp_path, "fig08", epochs, checkpoint_every=5)
+    slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
+    config = demo_config(over, results=slurm_res)
+    ids = run_ids(config, "fig08")
+    targets = [slurm_res / "runs" / rid / "summary.json" for rid in ids]
+    history = slurm_res / "logs" / "train" / "attempts"
+    local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake",
+                  *[local_res / "runs" / rid / "summary.json" for rid in ids], "--profile", "profiles/local",
+                  "--cores", "1", "--configfile", str(DEMO), str(over), "--config", f"results={local_res}"],
+                 tmp_path / "local.log", cluster, timeout=900)
+    args = [*targets, "--profile", profile, "--configfile", DEMO, over, "--slurm-logdir", slurm_res / "slurm_logs",
+            "--config", f"results={slurm_res}"]
+    first = snakemake(args, cluster, tmp_path / "first.log", timeout=600)
+
+    def two_training():
+        logs = [epochs_per_job(h) for h in history.glob("*.log")]
+        return sum(1 for per_job in logs if sum(map(len, per_job.values())) >= 3) >= 2
+
+    wait_for("two jobs to train 3 epochs", two_training, first, 180)
+    os.killpg(first.popen.pid, signal.SIGKILL)  # the controller dies; its jobs keep running
+    first.popen.wait()
+    first_jobs = re.findall(r"has been submitted with SLURM jobid (\d+)", first.output())
+    assert len(first_jobs) == 3, first.output()[-4000:]
+    unlock = snakemake([*args, "--unlock"], cluster, tmp_path / "unlock.log", timeout=120)
+    assert unlock.wait() == 0, unlock.output()[-4000:]
+    second = snakemake(args, cluster, tmp_path / "second.log", timeout=600)
+    assert second.wait() == 0, second.output()[-6000:]
+    assert local.wait() == 0, local.output()[-6000:]
+
+    out = second.output()
+    notice = re.search(r"SLURM: (\d+) job\(s\) of an earlier run of this workflow are still queued or running:\n"
+                       r"((?:\s+\d+ .*\n)+)", out)
+    assert notice, out[-6000:]
+    named = re.findall(r"^\s+(\d+) ", notice.group(2), flags=re.M)
+    assert named and set(named) <= set(first_jobs) and int(notice.group(1)) == len(named), notice.group(0)
+    assert out.index(notice.group(0)) < out.index("has been submitted with SLURM jobid")
+    second_jobs = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
+    report = [f"epochs {epochs}; allocation seconds {allocation_seconds(cluster, first_jobs + second_jobs)}"]
+    for pack_log in sorted(history.glob("*.log")):
+        per_job = epochs_per_job(pack_log)
+        report.append(f"{pack_log.stem}: " + ", ".join(f"job {j}: {e[0]}-{e[-1]}" if e else f"job {j}: none"
+                                                       for j, e in per_job.items()))
+        trained = sorted(e for es in per_job.values() for e in es)
+        assert trained == list(range(1, epochs + 1)), (pack_log.name, per_job)  # every epoch once, by one job
+        waited = re.findall(r"lease \S+: held by SLURM job (\d+)", pack_log.read_text())
+        assert set(waited) <= set(first_jobs), waited
+    print("\n".join(report))
+    assert_same_runs(slurm_res, local_res, ids)
+
+
+def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
+    """fig08's B = 16 run as one job, checkpointing every epoch; `scancel --signal=KILL` kills its processes
+    mid-run, leaving its lease behind. Snakemake resubmits it; the new job finds the lease of a job SLURM no longer
+    runs, takes it over (and says so), resumes from the checkpoint and ends equal to an uninterrupted local run."""
+    demo = demo_config(results=tmp_path)
+    (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 16]
+    epochs = min(max(int(30 / seconds_per_epoch(base, tmp_path / "speed")), 40), 600)
+    over = epochs_override(tmp_path, "fig08", epochs, checkpoint_every=1)
+    slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
+    config = demo_config(over, results=slurm_res)
+    (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 16]
+    rid, target = cfg.run_id, f"runs/{cfg.run_id}/summary.json"
+    ckpt = slurm_res / "checkpoints" / f"{rid}.pt"
+    lease_file = ckpt.with_suffix(".lease")
+    history = slurm_res / "logs" / "train" / "attempts"
+    local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake", str(local_res / target), "--profile",
+                  "profiles/local", "--cores", "1", "--configfile", str(DEMO), str(over),
+                  "--config", f"results={local_res}"], tmp_path / "local.log", cluster, timeout=600)
+    remote = snakemake([slurm_res / target, "--profile", profile, "--configfile", DEMO, over,
+                        "--slurm-logdir", slurm_res / "slurm_logs", "--config", f"results={slurm_res}"],
+                       cluster, tmp_path / "slurm.log", timeout=600)
+
+    def trained(n):
+        logs = list(history.glob("*.log"))
+        return bool(logs) and sum(map(len, epochs_per_job(logs[0]).values())) >= n
+
+    wait_for("5 epochs", lambda: trained(5), remote, 180)
+    (j1,) = slurm_job_ids(slurm_res / "slurm_logs")
+    holder = json.loads(lease_file.read_text())
+    assert holder["job"] == j1
+    slurm(cluster, "scancel", "--signal=KILL", j1, check=True)
+    wait_for(f"job {j1} to end", lambda: job_state(cluster, j1) not in ("RUNNING", "COMPLETING"), remote, 60)
+    killed_at = checkpoint_epoch(ckpt)
+    assert lease_file.exists()  # the killed job could not release it
+    assert remote.wait() == 0, remote.output()[-6000:]
+    assert local.wait() == 0, local.output()[-6000:]
+
+    (pack_log,) = history.glob("*.log")
+    per_job = epochs_per_job(pack_log)
+    (j2,) = [j for j in per_job if j != j1]
+    assert per_job[j2] == list(range(killed_at + 1, epochs + 1)), per_job  # resumed from the checkpoint
+    assert per_job[j1][:killed_at] == list(range(1, killed_at + 1))
+    text = pack_log.read_text()
+    assert re.search(rf"=== attempt 2: SLURM job {j2} .*\nlease {re.escape(lease_file.name)}: took over from "
+                     rf"SLURM job {j1} \(pid {holder['pid']} on \S+\): SLURM job {j1} is no longer running\n",
+                     text), text[-3000:]
+    assert not lease_file.exists()  # released at the end
+    print(f"job {j1} (killed, {job_state(cluster, j1)}): epochs 1-{per_job[j1][-1]}; "
+          f"job {j2}: {per_job[j2][0]}-{per_job[j2][-1]}; allocation seconds "
+          f"{allocation_seconds(cluster, [j1, j2])}")
+    assert_same_runs(slurm_res, local_res, [rid])
