@@ -414,18 +414,19 @@ def test_gpu_request_on_gpu_less_cluster_fails_at_submission(failing_run):
 
 
 # --- (d) one trainer per run: a killed controller restarted, a stale lease taken over ----------------------------
-ATTEMPT_HEADER = re.compile(r"^=== attempt (\d+): SLURM job (\S+) ")
+HISTORY_LINE = re.compile(r"^job (\d+) \| (.*)$")
 
 
 def epochs_per_job(history: Path) -> dict[str, list[int]]:
-    """The epochs each SLURM job logged in a pack's attempt history (logs/train/attempts/<pack>.log)."""
-    per_job, job = {}, None
+    """The epochs each SLURM job logged in a pack's attempt history (logs/train/attempts/<pack>.log, every line
+    tagged `job <id> | `), in the order of the jobs' first lines."""
+    per_job = {}
     for line in history.read_text(errors="replace").splitlines():
-        if m := ATTEMPT_HEADER.match(line):
-            job = m.group(2)
-            per_job.setdefault(job, [])
-        elif (e := EPOCH_LINE.search(line)) and job is not None:
-            per_job[job].append(int(e.group(1)))
+        m = HISTORY_LINE.match(line)
+        assert m, f"untagged line in {history}: {line!r}"
+        epochs = per_job.setdefault(m.group(1), [])
+        if e := EPOCH_LINE.search(m.group(2)):
+            epochs.append(int(e.group(1)))
     return per_job
 
 
@@ -450,36 +451,39 @@ def epochs_override(tmp_path: Path, figure: str, epochs: int, checkpoint_every: 
 
 
 def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp_path):
-    """fig08's 3 training jobs on the 2-core cluster; the controller is SIGKILLed while 2 of them run (the login
-    session dies), then restarted as docs/slurm.md says (--unlock, then the same command). The new controller
-    names the earlier jobs before it submits; its own jobs for the same packs wait on the runs' leases and only
-    write the outputs: every epoch of every run is logged once, by one job, and the logs equal a local run."""
+    """fig08's B = 4 and B = 16 runs as 2 jobs on the 2-core cluster; the controller is SIGKILLed after the B = 16
+    job finished, while the B = 4 job trains (the login session dies), then restarted as docs/slurm.md says
+    (--unlock, then the same command). The new controller names the running job before it submits; its own job for
+    the B = 4 pack finds the run's lease live, waits, and only writes the outputs: every epoch of every run is
+    logged once, by one job, and the logs equal a local run."""
     demo = demo_config(results=tmp_path)
     (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 4]
-    epochs = min(max(int(60 / seconds_per_epoch(base, tmp_path / "speed")), 60), 600)  # B = 4: ~1 min
+    epochs = min(max(int(50 / seconds_per_epoch(base, tmp_path / "speed")), 60), 600)  # B = 4: ~1 min on SLURM
     over = epochs_override(tmp_path, "fig08", epochs, checkpoint_every=5)
     slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
     config = demo_config(over, results=slurm_res)
-    ids = run_ids(config, "fig08")
-    targets = [slurm_res / "runs" / rid / "summary.json" for rid in ids]
+    runs = {fr.run.batch_size: fr.run.run_id for fr in grid.figure_runs(config, "fig08")}
+    ids = [runs[4], runs[16]]
     history = slurm_res / "logs" / "train" / "attempts"
+    logdir = slurm_res / "slurm_logs"
     local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake",
                   *[local_res / "runs" / rid / "summary.json" for rid in ids], "--profile", "profiles/local",
                   "--cores", "1", "--configfile", str(DEMO), str(over), "--config", f"results={local_res}"],
                  tmp_path / "local.log", cluster, timeout=900)
-    args = [*targets, "--profile", profile, "--configfile", DEMO, over, "--slurm-logdir", slurm_res / "slurm_logs",
-            "--config", f"results={slurm_res}"]
+    args = [*[slurm_res / "runs" / rid / "summary.json" for rid in ids], "--profile", profile, "--configfile",
+            DEMO, over, "--slurm-logdir", logdir, "--config", f"results={slurm_res}"]
     first = snakemake(args, cluster, tmp_path / "first.log", timeout=600)
 
-    def two_training():
-        logs = [epochs_per_job(h) for h in history.glob("*.log")]
-        return sum(1 for per_job in logs if sum(map(len, per_job.values())) >= 3) >= 2
+    def job_of(batch_size: int) -> str | None:
+        found = [p.stem for p in logdir.glob(f"rule_train_*_b{batch_size}_*/*.log")]
+        return found[0] if found else None
 
-    wait_for("two jobs to train 3 epochs", two_training, first, 180)
-    os.killpg(first.popen.pid, signal.SIGKILL)  # the controller dies; its jobs keep running
+    wait_for("the B = 16 job to finish", lambda: job_of(16) and job_state(cluster, job_of(16)) == "COMPLETED",
+             first, 180)
+    os.killpg(first.popen.pid, signal.SIGKILL)  # the controller dies; the B = 4 job keeps running
     first.popen.wait()
-    first_jobs = re.findall(r"has been submitted with SLURM jobid (\d+)", first.output())
-    assert len(first_jobs) == 3, first.output()[-4000:]
+    b4_job = job_of(4)
+    assert job_state(cluster, b4_job) == "RUNNING"
     unlock = snakemake([*args, "--unlock"], cluster, tmp_path / "unlock.log", timeout=120)
     assert unlock.wait() == 0, unlock.output()[-4000:]
     second = snakemake(args, cluster, tmp_path / "second.log", timeout=600)
@@ -487,24 +491,30 @@ def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp
     assert local.wait() == 0, local.output()[-6000:]
 
     out = second.output()
-    notice = re.search(r"SLURM: (\d+) job\(s\) of an earlier run of this workflow are still queued or running:\n"
-                       r"((?:\s+\d+ .*\n)+)", out)
+    notice = re.search(r"SLURM: 1 job\(s\) of an earlier run of this workflow are still queued or running:\n"
+                       rf"\s+{b4_job}  RUNNING\s+(train_\w+)\n", out)
     assert notice, out[-6000:]
-    named = re.findall(r"^\s+(\d+) ", notice.group(2), flags=re.M)
-    assert named and set(named) <= set(first_jobs) and int(notice.group(1)) == len(named), notice.group(0)
-    assert out.index(notice.group(0)) < out.index("has been submitted with SLURM jobid")
-    second_jobs = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
-    report = [f"epochs {epochs}; allocation seconds {allocation_seconds(cluster, first_jobs + second_jobs)}"]
+    (duplicate,) = first_jobs(second)  # only the unfinished pack is submitted again
+    assert out.index(notice.group(0)) < out.index(f"submitted with SLURM jobid {duplicate}")
+    b4_log = history / f"{notice.group(1)}.log"
+    text = b4_log.read_text()
+    assert re.search(rf"^job {duplicate} \| === attempt 1: SLURM job {duplicate} ", text, flags=re.M), text[-3000:]
+    assert re.search(rf"^job {duplicate} \| lease \S+: held by SLURM job {b4_job} \(pid \d+ on \S+\), heartbeat "
+                     r"\d+ s ago; waiting for it to finish$", text, flags=re.M), text[-3000:]
+    seconds = allocation_seconds(cluster, [job_of(16), b4_job, duplicate])
     for pack_log in sorted(history.glob("*.log")):
         per_job = epochs_per_job(pack_log)
-        report.append(f"{pack_log.stem}: " + ", ".join(f"job {j}: {e[0]}-{e[-1]}" if e else f"job {j}: none"
-                                                       for j, e in per_job.items()))
+        print(f"{pack_log.stem}: " + ", ".join(f"job {j} ({seconds.get(j)} s in its allocation): "
+                                              + (f"epochs {e[0]}-{e[-1]}" if e else "no epoch") for j, e in per_job.items()))
         trained = sorted(e for es in per_job.values() for e in es)
         assert trained == list(range(1, epochs + 1)), (pack_log.name, per_job)  # every epoch once, by one job
-        waited = re.findall(r"lease \S+: held by SLURM job (\d+)", pack_log.read_text())
-        assert set(waited) <= set(first_jobs), waited
-    print("\n".join(report))
+    assert epochs_per_job(b4_log)[duplicate] == []
     assert_same_runs(slurm_res, local_res, ids)
+
+
+def first_jobs(proc: Proc) -> list[str]:
+    """The SLURM job ids a snakemake has submitted so far, in order."""
+    return re.findall(r"has been submitted with SLURM jobid (\d+)", proc.output())
 
 
 def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
@@ -550,9 +560,9 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
     assert per_job[j2] == list(range(killed_at + 1, epochs + 1)), per_job  # resumed from the checkpoint
     assert per_job[j1][:killed_at] == list(range(1, killed_at + 1))
     text = pack_log.read_text()
-    assert re.search(rf"=== attempt 2: SLURM job {j2} .*\nlease {re.escape(lease_file.name)}: took over from "
-                     rf"SLURM job {j1} \(pid {holder['pid']} on \S+\): SLURM job {j1} is no longer running\n",
-                     text), text[-3000:]
+    assert re.search(rf"^job {j2} \| === attempt 2: SLURM job {j2} .*\njob {j2} \| lease "
+                     rf"{re.escape(lease_file.name)}: took over from SLURM job {j1} \(pid {holder['pid']} on \S+\): "
+                     rf"SLURM job {j1} is no longer running$", text, flags=re.M), text[-3000:]
     assert not lease_file.exists()  # released at the end
     print(f"job {j1} (killed, {job_state(cluster, j1)}): epochs 1-{per_job[j1][-1]}; "
           f"job {j2}: {per_job[j2][0]}-{per_job[j2][-1]}; allocation seconds "

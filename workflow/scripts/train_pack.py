@@ -7,7 +7,8 @@ only writes the outputs from the finished checkpoints; a lease whose holder is g
 
 Everything goes to the rule's log (Snakemake deletes it when the next attempt starts, so it holds this attempt) and
 is appended to the pack's history (params.attempts_log), where every attempt starts with a header naming its SLURM
-job, host and attempt number.
+job, host and attempt number, and every line starts with `job <SLURM job id> | ` (`pid <pid> | ` outside SLURM):
+two jobs of one pack may write at once (one trains, the other waits for its leases).
 """
 
 import os
@@ -27,14 +28,17 @@ job = snakemake  # noqa: F821 (injected by Snakemake)
 history_path = Path(job.params.attempts_log)
 history_path.parent.mkdir(parents=True, exist_ok=True)
 
+slurm_job = os.environ.get("SLURM_JOB_ID")
+tag = f"job {slurm_job} | " if slurm_job else f"pid {os.getpid()} | "
+
 with open(job.log[0], "a") as log, open(history_path, "a") as history:
 
     def say(msg: str) -> None:
-        for fh in (log, history):
-            print(msg, file=fh, flush=True)
+        print(msg, file=log, flush=True)
+        print("".join(tag + line for line in msg.splitlines(keepends=True)), file=history, flush=True)
 
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
-    say(f"=== attempt {job.resources.attempt}: SLURM job {os.environ.get('SLURM_JOB_ID', '-')} (restart {restarts}) on "
+    say(f"=== attempt {job.resources.attempt}: SLURM job {slurm_job or '-'} (restart {restarts}) on "
         f"{socket.gethostname()}, pid {os.getpid()}, {datetime.now(timezone.utc).isoformat(timespec='seconds')} ===")
     sys.stderr = log
     try:
