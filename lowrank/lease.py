@@ -1,10 +1,11 @@
 """One trainer per run: a lease file next to the run's checkpoint, held by the job that trains it.
 
 A lease is created with O_CREAT | O_EXCL and rewritten only by writing a temporary file and renaming it over the
-lease: both are atomic on local filesystems and on the NFS/Lustre filesystems clusters share (flock is not relied
-on). It names its holder (SLURM job id, host, pid) and a heartbeat the holder renews every epoch. A job that finds
-a live lease waits until the holder releases it; a stale lease (the holder's SLURM job no longer running, its
-process gone from this host, or no heartbeat for `stale_after` seconds) is taken over, and the takeover is logged.
+lease: both are atomic on local filesystems and on the NFS (v3+) and Lustre filesystems clusters share (flock is
+not relied on). It names its holder (SLURM job id, host, pid) and a heartbeat the holder renews every epoch. A job
+that finds a live lease waits until the holder releases it; a stale lease (the holder's SLURM job no longer running,
+its process gone from this host, or no heartbeat for `stale_after` seconds) is taken over, and the takeover is
+logged.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lowrank import squeue
+
 
 class LeaseLost(RuntimeError):
     """Another job took this job's lease over (it judged it stale): this job must stop training."""
@@ -120,7 +122,8 @@ class Lease:
 
 
 def _take_over(path: Path, stale: Holder | None, me: Holder, stale_after: float) -> bool:
-    """Replace the stale lease of `stale` (None: an unreadable one) by `me`; False when another job got there first (or the holder renewed).
+    """Replace the stale lease of `stale` (None: an unreadable one) by `me`; False when another job got there first
+    (or the holder renewed).
 
     A create-exclusive guard file makes the check and the replace one step among jobs taking over at once; a guard
     older than `stale_after` (its job died between the two) is removed."""

@@ -505,7 +505,8 @@ def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp
     for pack_log in sorted(history.glob("*.log")):
         per_job = epochs_per_job(pack_log)
         print(f"{pack_log.stem}: " + ", ".join(f"job {j} ({seconds.get(j)} s in its allocation): "
-                                              + (f"epochs {e[0]}-{e[-1]}" if e else "no epoch") for j, e in per_job.items()))
+                                              + (f"epochs {e[0]}-{e[-1]}" if e else "no epoch")
+                                              for j, e in per_job.items()))
         trained = sorted(e for es in per_job.values() for e in es)
         assert trained == list(range(1, epochs + 1)), (pack_log.name, per_job)  # every epoch once, by one job
     assert epochs_per_job(b4_log)[duplicate] == []
