@@ -1,10 +1,11 @@
 """The SLURM profile against a real single-node SLURM (tests/slurm/cluster.sh): the demo through SLURM equals a local
 run byte for byte; a training job resumes across preemption (requeue), its time limit (TIMEOUT) and scancel; a
-crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission.
+crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission; a controller
+killed and restarted trains no epoch twice; a killed job's stale lease is taken over.
 
 The session fixture installs SLURM (apt, root) and starts it; where that is impossible the tests skip, unless
 LOWRANK_REQUIRE_SLURM=1 (CI), where they fail. Every snakemake runs under a hard timeout that kills its process
-group (and cancels the test cluster's jobs), so nothing can hang. About 6-7 minutes on 2 cores.
+group (and cancels the test cluster's jobs), so nothing can hang. About 10 minutes on 2 cores.
 """
 
 from __future__ import annotations
