@@ -570,3 +570,24 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
           f"job {j2}: {per_job[j2][0]}-{per_job[j2][-1]}; allocation seconds "
           f"{allocation_seconds(cluster, [j1, j2])}")
     assert_same_runs(slurm_res, local_res, [rid])
+
+
+def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path):
+    """Ctrl-C (SIGINT) on the controller while its job trains: the executor plugin scancels the job, nothing is left
+    in the queue, and the run's checkpoint stays for the next start (docs/slurm.md, 4a: aborting)."""
+    over = epochs_override(tmp_path, "fig08", 600, checkpoint_every=1)
+    res = tmp_path / "slurm"
+    config = demo_config(over, results=res)
+    (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 16]
+    proc = snakemake([res / "runs" / cfg.run_id / "summary.json", "--profile", profile, "--configfile", DEMO, over,
+                      "--slurm-logdir", res / "slurm_logs", "--config", f"results={res}"],
+                     cluster, tmp_path / "slurm.log", timeout=300)
+    ckpt = res / "checkpoints" / f"{cfg.run_id}.pt"
+    wait_for("a checkpoint", ckpt.exists, proc, 180)
+    (job,) = slurm_job_ids(res / "slurm_logs")
+    assert job_state(cluster, job) == "RUNNING"
+    os.killpg(proc.popen.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the controller's process group
+    assert proc.wait() != 0
+    assert job_state(cluster, job) == "CANCELLED", proc.output()[-4000:]
+    assert slurm(cluster, "squeue", "-h", "-o", "%i").stdout.split() == []
+    assert 0 < checkpoint_epoch(ckpt) < 600
