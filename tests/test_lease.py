@@ -16,9 +16,9 @@ from lowrank.lease import Holder
 HOST = lease.socket.gethostname()
 
 
-def put(path, **fields) -> Holder:
-    """Write a lease for a (pretend) other holder; heartbeat now unless given."""
-    held = Holder(**{"job": "123", "host": "node7", "pid": 4242, "token": "other", "heartbeat": time.time(),
+def put(path, age: float = 0.0, **fields) -> Holder:
+    """Write a lease for a (pretend) other holder, its heartbeat `age` seconds ago."""
+    held = Holder(**{"job": "123", "host": "node7", "pid": 4242, "token": "other", "heartbeat": time.time() - age,
                      **fields})
     path.write_text(json.dumps(asdict(held)))
     return held
@@ -62,7 +62,7 @@ def test_live_lease_blocks_until_released(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("fields, active, stale_after, reason", [
     ({}, False, 60, "SLURM job 123 is no longer running"),
-    ({"heartbeat": time.time() - 100}, True, 50, r"no heartbeat for 10\d s \(more than 50 s\)"),
+    ({"age": 100}, True, 50, r"no heartbeat for 10\d s \(more than 50 s\)"),
     ({"job": "", "host": HOST, "pid": None}, None, 60, "process {pid} on " + re.escape(HOST) + " is gone"),
     ({"job": "555"}, True, 60, r"SLURM job 555 restarted \(requeued\): its earlier start is gone"),
 ])
@@ -83,7 +83,7 @@ def test_stale_lease_is_taken_over_and_logged(tmp_path, monkeypatch, fields, act
 
 
 @pytest.mark.parametrize("fields, active", [
-    ({"heartbeat": time.time() - 40}, True),      # heartbeat younger than stale_after, SLURM says running
+    ({"age": 40}, True),                          # heartbeat younger than stale_after, SLURM says running
     ({"job": "", "host": HOST, "pid": os.getpid()}, None),  # a live process on this host
     ({"job": "", "host": "elsewhere", "pid": 1}, None),      # another host: only the heartbeat can tell
     ({}, None),                                    # squeue cannot tell: trust the fresh heartbeat
@@ -97,7 +97,7 @@ def test_live_lease_is_not_taken_over(tmp_path, monkeypatch, fields, active):
 
 def test_concurrent_takeover_has_one_winner(tmp_path):
     path = tmp_path / "run.lease"
-    stale = put(path, heartbeat=0.0)
+    stale = put(path, age=1e6)
     a, b = (lease.this_process(time.time()) for _ in range(2))
     assert lease._take_over(path, stale, a, 60)
     assert not lease._take_over(path, stale, b, 60)  # b judged the same stale holder: it is gone now
