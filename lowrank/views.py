@@ -50,7 +50,8 @@ def comparison_view(config: dict) -> dict:
 
 
 # Top-level keys that say where and how jobs run, never what a result holds.
-EXECUTION_KEYS = ("results", "data_root", "pack_size", "pack_scope", "checkpoint_every", "gpu_kernels", "resources")
+EXECUTION_KEYS = ("results", "data_root", "pack_size", "pack_scope", "checkpoint_every", "gpu_kernels",
+                  "lease_stale_after_s", "resources")
 
 
 def scorecard_view(config: dict) -> dict:

@@ -1,10 +1,11 @@
 """The SLURM profile against a real single-node SLURM (tests/slurm/cluster.sh): the demo through SLURM equals a local
 run byte for byte; a training job resumes across preemption (requeue), its time limit (TIMEOUT) and scancel; a
-crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission.
+crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission; a controller
+killed and restarted trains no epoch twice; a killed job's stale lease is taken over.
 
 The session fixture installs SLURM (apt, root) and starts it; where that is impossible the tests skip, unless
 LOWRANK_REQUIRE_SLURM=1 (CI), where they fail. Every snakemake runs under a hard timeout that kills its process
-group (and cancels the test cluster's jobs), so nothing can hang. About 6-7 minutes on 2 cores.
+group (and cancels the test cluster's jobs), so nothing can hang. About 10 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -411,3 +412,182 @@ def test_gpu_request_on_gpu_less_cluster_fails_at_submission(failing_run):
     assert "--gpus=1" in out
     assert "Requested node configuration is not available" in out or "Invalid generic resource" in out
     assert failing_run["elapsed"] < 150  # failed, not stuck pending
+
+
+# --- (d) one trainer per run: a killed controller restarted, a stale lease taken over ----------------------------
+HISTORY_LINE = re.compile(r"^job (\d+) \| (.*)$")
+
+
+def epochs_per_job(history: Path) -> dict[str, list[int]]:
+    """The epochs each SLURM job logged in a pack's attempt history (logs/train/attempts/<pack>.log, every line
+    tagged `job <id> | `), in the order of the jobs' first lines."""
+    per_job = {}
+    for line in history.read_text(errors="replace").splitlines():
+        m = HISTORY_LINE.match(line)
+        assert m, f"untagged line in {history}: {line!r}"
+        epochs = per_job.setdefault(m.group(1), [])
+        if e := EPOCH_LINE.search(m.group(2)):
+            epochs.append(int(e.group(1)))
+    return per_job
+
+
+def allocation_seconds(env: dict, jobs: list[str]) -> dict[str, int]:
+    """Each job's time in its allocation (squeue %M, [D-][H:]M:S), while squeue still knows it (MinJobAge)."""
+    out = {}
+    for line in slurm(env, "squeue", "-h", "-t", "all", "-j", ",".join(jobs), "-o", "%i|%M").stdout.split():
+        job, elapsed = line.split("|")
+        days, _, hms = elapsed.rpartition("-")
+        secs = 0
+        for part in hms.split(":"):
+            secs = secs * 60 + int(part)
+        out[job] = secs + 86400 * int(days or 0)
+    return out
+
+
+def epochs_override(tmp_path: Path, figure: str, epochs: int, checkpoint_every: int) -> Path:
+    path = tmp_path / "epochs.yaml"
+    path.write_text(yaml.safe_dump({"checkpoint_every": checkpoint_every,
+                                    "figures": {figure: {"fixed": {"epochs": epochs}}}}))
+    return path
+
+
+def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp_path):
+    """fig08's B = 4 and B = 16 runs as 2 jobs on the 2-core cluster; the controller is SIGKILLed after the B = 16
+    job finished, while the B = 4 job trains (the login session dies), then restarted as docs/slurm.md says
+    (--unlock, then the same command). The new controller names the running job before it submits; its own job for
+    the B = 4 pack finds the run's lease live, waits, and only writes the outputs: every epoch of every run is
+    logged once, by one job, and the logs equal a local run."""
+    demo = demo_config(results=tmp_path)
+    (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 4]
+    epochs = min(max(int(50 / seconds_per_epoch(base, tmp_path / "speed")), 60), 600)  # B = 4: ~1 min on SLURM
+    over = epochs_override(tmp_path, "fig08", epochs, checkpoint_every=5)
+    slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
+    config = demo_config(over, results=slurm_res)
+    runs = {fr.run.batch_size: fr.run.run_id for fr in grid.figure_runs(config, "fig08")}
+    ids = [runs[4], runs[16]]
+    history = slurm_res / "logs" / "train" / "attempts"
+    logdir = slurm_res / "slurm_logs"
+    local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake",
+                  *[local_res / "runs" / rid / "summary.json" for rid in ids], "--profile", "profiles/local",
+                  "--cores", "1", "--configfile", str(DEMO), str(over), "--config", f"results={local_res}"],
+                 tmp_path / "local.log", cluster, timeout=900)
+    args = [*[slurm_res / "runs" / rid / "summary.json" for rid in ids], "--profile", profile, "--configfile",
+            DEMO, over, "--slurm-logdir", logdir, "--config", f"results={slurm_res}"]
+    first = snakemake(args, cluster, tmp_path / "first.log", timeout=600)
+
+    def job_of(batch_size: int) -> str | None:
+        found = [p.stem for p in logdir.glob(f"rule_train_*_b{batch_size}_*/*.log")]
+        return found[0] if found else None
+
+    wait_for("the B = 16 job to finish", lambda: job_of(16) and job_state(cluster, job_of(16)) == "COMPLETED",
+             first, 180)
+    os.killpg(first.popen.pid, signal.SIGKILL)  # the controller dies; the B = 4 job keeps running
+    first.popen.wait()
+    b4_job = job_of(4)
+    assert job_state(cluster, b4_job) == "RUNNING"
+    unlock = snakemake([*args, "--unlock"], cluster, tmp_path / "unlock.log", timeout=120)
+    assert unlock.wait() == 0, unlock.output()[-4000:]
+    second = snakemake(args, cluster, tmp_path / "second.log", timeout=600)
+    assert second.wait() == 0, second.output()[-6000:]
+    assert local.wait() == 0, local.output()[-6000:]
+
+    out = second.output()
+    notice = re.search(r"SLURM: 1 job\(s\) of an earlier run of this workflow are still queued or running:\n"
+                       rf"\s+{b4_job}  RUNNING\s+(train_\w+)\n", out)
+    assert notice, out[-6000:]
+    (duplicate,) = first_jobs(second)  # only the unfinished pack is submitted again
+    assert out.index(notice.group(0)) < out.index(f"submitted with SLURM jobid {duplicate}")
+    b4_log = history / f"{notice.group(1)}.log"
+    text = b4_log.read_text()
+    assert re.search(rf"^job {duplicate} \| === attempt 1: SLURM job {duplicate} ", text, flags=re.M), text[-3000:]
+    assert re.search(rf"^job {duplicate} \| lease \S+: held by SLURM job {b4_job} \(pid \d+ on \S+\), heartbeat "
+                     r"\d+ s ago; waiting for it to finish$", text, flags=re.M), text[-3000:]
+    seconds = allocation_seconds(cluster, [job_of(16), b4_job, duplicate])
+    for pack_log in sorted(history.glob("*.log")):
+        per_job = epochs_per_job(pack_log)
+        print(f"{pack_log.stem}: " + ", ".join(f"job {j} ({seconds.get(j)} s in its allocation): "
+                                              + (f"epochs {e[0]}-{e[-1]}" if e else "no epoch")
+                                              for j, e in per_job.items()))
+        trained = sorted(e for es in per_job.values() for e in es)
+        assert trained == list(range(1, epochs + 1)), (pack_log.name, per_job)  # every epoch once, by one job
+    assert epochs_per_job(b4_log)[duplicate] == []
+    assert_same_runs(slurm_res, local_res, ids)
+
+
+def first_jobs(proc: Proc) -> list[str]:
+    """The SLURM job ids a snakemake has submitted so far, in order."""
+    return re.findall(r"has been submitted with SLURM jobid (\d+)", proc.output())
+
+
+def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
+    """fig08's B = 16 run as one job, checkpointing every epoch; `scancel --signal=KILL` kills its processes
+    mid-run, leaving its lease behind. Snakemake resubmits it; the new job finds the lease of a job SLURM no longer
+    runs, takes it over (and says so), resumes from the checkpoint and ends equal to an uninterrupted local run."""
+    demo = demo_config(results=tmp_path)
+    (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 16]
+    epochs = min(max(int(30 / seconds_per_epoch(base, tmp_path / "speed")), 40), 600)
+    over = epochs_override(tmp_path, "fig08", epochs, checkpoint_every=1)
+    slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
+    config = demo_config(over, results=slurm_res)
+    (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 16]
+    rid, target = cfg.run_id, f"runs/{cfg.run_id}/summary.json"
+    ckpt = slurm_res / "checkpoints" / f"{rid}.pt"
+    lease_file = ckpt.with_suffix(".lease")
+    history = slurm_res / "logs" / "train" / "attempts"
+    local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake", str(local_res / target), "--profile",
+                  "profiles/local", "--cores", "1", "--configfile", str(DEMO), str(over),
+                  "--config", f"results={local_res}"], tmp_path / "local.log", cluster, timeout=600)
+    remote = snakemake([slurm_res / target, "--profile", profile, "--configfile", DEMO, over,
+                        "--slurm-logdir", slurm_res / "slurm_logs", "--config", f"results={slurm_res}"],
+                       cluster, tmp_path / "slurm.log", timeout=600)
+
+    def trained(n):
+        logs = list(history.glob("*.log"))
+        return bool(logs) and sum(map(len, epochs_per_job(logs[0]).values())) >= n
+
+    wait_for("5 epochs", lambda: trained(5), remote, 180)
+    (j1,) = slurm_job_ids(slurm_res / "slurm_logs")
+    holder = json.loads(lease_file.read_text())
+    assert holder["job"] == j1
+    slurm(cluster, "scancel", "--signal=KILL", j1, check=True)
+    wait_for(f"job {j1} to end", lambda: job_state(cluster, j1) not in ("RUNNING", "COMPLETING"), remote, 60)
+    killed_at = checkpoint_epoch(ckpt)
+    assert lease_file.exists()  # the killed job could not release it
+    assert remote.wait() == 0, remote.output()[-6000:]
+    assert local.wait() == 0, local.output()[-6000:]
+
+    (pack_log,) = history.glob("*.log")
+    per_job = epochs_per_job(pack_log)
+    (j2,) = [j for j in per_job if j != j1]
+    assert per_job[j2] == list(range(killed_at + 1, epochs + 1)), per_job  # resumed from the checkpoint
+    assert per_job[j1][:killed_at] == list(range(1, killed_at + 1))
+    text = pack_log.read_text()
+    assert re.search(rf"^job {j2} \| === attempt 2: SLURM job {j2} .*\njob {j2} \| lease "
+                     rf"{re.escape(lease_file.name)}: took over from SLURM job {j1} \(pid {holder['pid']} on \S+\): "
+                     rf"SLURM job {j1} is no longer running$", text, flags=re.M), text[-3000:]
+    assert not lease_file.exists()  # released at the end
+    print(f"job {j1} (killed, {job_state(cluster, j1)}): epochs 1-{per_job[j1][-1]}; "
+          f"job {j2}: {per_job[j2][0]}-{per_job[j2][-1]}; allocation seconds "
+          f"{allocation_seconds(cluster, [j1, j2])}")
+    assert_same_runs(slurm_res, local_res, [rid])
+
+
+def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path):
+    """Ctrl-C (SIGINT) on the controller while its job trains: the executor plugin scancels the job, nothing is left
+    in the queue, and the run's checkpoint stays for the next start (docs/slurm.md, 4a: aborting)."""
+    over = epochs_override(tmp_path, "fig08", 600, checkpoint_every=1)
+    res = tmp_path / "slurm"
+    config = demo_config(over, results=res)
+    (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 16]
+    proc = snakemake([res / "runs" / cfg.run_id / "summary.json", "--profile", profile, "--configfile", DEMO, over,
+                      "--slurm-logdir", res / "slurm_logs", "--config", f"results={res}"],
+                     cluster, tmp_path / "slurm.log", timeout=300)
+    ckpt = res / "checkpoints" / f"{cfg.run_id}.pt"
+    wait_for("a checkpoint", ckpt.exists, proc, 180)
+    (job,) = slurm_job_ids(res / "slurm_logs")
+    assert job_state(cluster, job) == "RUNNING"
+    os.killpg(proc.popen.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the controller's process group
+    assert proc.wait() != 0
+    assert job_state(cluster, job) == "CANCELLED", proc.output()[-4000:]
+    assert slurm(cluster, "squeue", "-h", "-o", "%i").stdout.split() == []
+    assert 0 < checkpoint_epoch(ckpt) < 600

@@ -102,7 +102,7 @@ wait_pidfile() {  # wait_pidfile NAME FILE: a daemon forks into the background a
 write_config() {  # into $DIR/new/, so start can tell whether it changed
     local host cpus mem gres="" i
     host=$(hostname -s)
-    cpus=$(nproc)
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   # nproc obeys OMP_NUM_THREADS: the cores, not that
     mem=$(awk '/^MemTotal:/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
     mkdir -p "$DIR/new"
     [ "$GPUS" -gt 0 ] && gres=" Gres=gpu:$GPUS"

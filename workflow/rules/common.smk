@@ -10,10 +10,11 @@ import jsonschema
 import yaml
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from lowrank import data as lowrank_data
-from lowrank import grid, logs, views
+from lowrank import grid, logs, squeue, views
 from lowrank.config import ConfigError
 
 
@@ -114,6 +115,12 @@ def checkpoint_dir():
     return RESULTS / "checkpoints"
 
 
+def attempts_log(pack):
+    """A training job's history: every attempt's log behind a header, appended (Snakemake deletes the rule's
+    declared log when an attempt starts, so that log holds the latest attempt only)."""
+    return RESULTS / "logs" / "train" / "attempts" / f"{pack_name(pack)}.log"
+
+
 def table_path(name):
     """The tidy table behind figure `name` (or the comparison tables)."""
     return str(RESULTS / "tables" / f"{name}.csv")
@@ -196,3 +203,19 @@ def pack_runtime(pack):
         return int(min(math.ceil(base * attempt), config["resources"]["max_runtime_min"]))
 
     return runtime
+
+
+# --- a SLURM controller started again: the jobs its predecessor left in the queue -----------------------------
+def warn_of_earlier_slurm_jobs():
+    """Before a SLURM controller submits anything, name the training jobs an earlier controller of this workflow
+    left queued or running (they keep going when it dies), and how to wait for or cancel them."""
+    jobs = squeue.earlier_jobs({pack_name(p) for p in PACKS}, workflow.workdir_init)
+    if jobs is None:
+        logger.warning("SLURM: squeue failed, so jobs of an earlier run of this workflow cannot be listed.")
+    elif jobs:
+        logger.warning(squeue.notice(jobs))
+
+
+onstart:
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name.endswith("slurm"):
+        warn_of_earlier_slurm_jobs()

@@ -17,6 +17,8 @@ for _pack in PACKS:
             data_root=str(DATA_ROOT),
             checkpoint_every=config["checkpoint_every"],
             kernels=config["gpu_kernels"],
+            attempts_log=str(attempts_log(_pack)),
+            lease_stale_after_s=config["lease_stale_after_s"],
         log:
             str(RESULTS / "logs" / "train" / f"{pack_name(_pack)}.log"),
         threads: pack_resources(_pack)["cpus"]
@@ -25,5 +27,6 @@ for _pack in PACKS:
             cpus_per_task=pack_resources(_pack)["cpus"],
             gpu=pack_resources(_pack)["gpus"],
             runtime=pack_runtime(_pack),
+            attempt=lambda wildcards, attempt: attempt,  # for the header of the attempt's log
         script:
             "../scripts/train_pack.py"
