@@ -72,7 +72,7 @@ class RunState:
     ranks: list = field(default_factory=list)
     spectra: dict = field(default_factory=dict)  # layer -> list of arrays, one per evaluation
     spectra_epochs: list = field(default_factory=list)
-    status: str = "running"
+    status: str = logs.RUNNING
     diverged_epoch: int | None = None
     diverged_reason: str | None = None
     wall_time: float = 0.0
@@ -378,16 +378,14 @@ def restore_logs(s: RunState, saved: dict) -> None:
     s.spectra = {n: [t.numpy() for t in sv] for n, sv in saved["spectra"].items()}
 
 
-def record_layers(s: RunState, epoch: int, metrics: dict, layers: list, spectra: bool) -> None:
+def record_layers(s: RunState, epoch: int, measured: dict, layers: list, spectra: bool) -> None:
     """Append one epoch of per-layer norms and ranks (and, at evaluations, the spectra) to the run's logs."""
     for layer in layers:
-        fro, sv = metrics[layer.name]
-        top = float(sv[0])
+        fro, sv = measured[layer.name]
         s.layers.append({"epoch": epoch, "layer": layer.name, "m": layer.m, "rows": layer.shape[0],
-                         "cols": layer.shape[1], "fro_norm": fro, "spectral_norm": top * fro,
-                         "stable_rank": 1.0 / top ** 2})
+                         "cols": layer.shape[1], **metrics.layer_norms(fro, sv)})
         for eps in s.cfg.eps:
-            s.ranks.append({"epoch": epoch, "layer": layer.name, "eps": eps, "rank": int((sv > eps).sum())})
+            s.ranks.append({"epoch": epoch, "layer": layer.name, "eps": eps, "rank": int(metrics.eps_rank(sv, eps))})
         if spectra:
             s.spectra.setdefault(layer.name, []).append(sv.numpy())
     if spectra:
@@ -502,7 +500,7 @@ def check_writable(what: str, path: Path) -> None:
 
 def _write_finished(pack: Pack, ckpt_dir: Path, runtime: dict) -> None:
     """Write the logs of runs that stopped (finished or diverged), shrink their checkpoint to logs, drop them."""
-    done = [s.status != "running" for s in pack.states]
+    done = [s.status != logs.RUNNING for s in pack.states]
     for s, d in zip(pack.states, done):
         if d:
             checkpoints.save(checkpoint_path(ckpt_dir, s.cfg), s.cfg, {"epoch": s.epoch, "logs": log_state(s)},
