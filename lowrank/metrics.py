@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import Tensor
 
 
@@ -34,13 +35,13 @@ def frobenius_norm(weight: Tensor, batch_dims: int = 0) -> Tensor:
     return torch.linalg.matrix_norm(as_matrix(weight.detach(), batch_dims), ord="fro")
 
 
-def eps_rank(sv, eps: float):
+def eps_rank(sv: Tensor | np.ndarray, eps: float) -> Tensor | np.ndarray:
     """The paper's ε-rank #{σ_i(W/‖W‖_F) > ε} along the last axis of normalised spectra `sv` (a torch tensor or
     a numpy array; ε is compared in the spectrum's own dtype, a Python float being weak in both)."""
     return (sv > eps).sum(-1)
 
 
-def layer_norms(fro: float, sv) -> dict[str, float]:
+def layer_norms(fro: float, sv: Tensor | np.ndarray) -> dict[str, float]:
     """A layer's logged norms from ‖W‖_F and the descending spectrum of W/‖W‖_F: ‖W‖_2 = σ_1·‖W‖_F and the stable
     rank ‖W‖_F²/‖W‖_2² = 1/σ_1², a threshold-free rank surrogate."""
     top = float(sv[0])

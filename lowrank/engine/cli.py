@@ -30,16 +30,6 @@ def optional_int(text: str) -> int | None:
     return None if text.lower() == "none" else int(text)
 
 
-def _option_value(text: str):
-    """A KEY=VALUE option's value as int, float or string."""
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line of one run (flags) or of a pack (--spec files written by the pipeline)."""
     ap = _Parser(prog="python -m lowrank.train", description=engine.__doc__.splitlines()[0],
@@ -108,6 +98,16 @@ def read_spec(path: Path) -> tuple[RunConfig, Path]:
         return RunConfig.from_dict(spec["config"]), Path(spec["out"])
     except (ConfigError, TypeError) as err:
         raise ConfigError(f"--spec {path}: {err}") from None
+
+
+def _option_value(text: str):
+    """A KEY=VALUE option's value as int, float or string."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
 
 def runs_from_args(args: argparse.Namespace) -> list[tuple[RunConfig, Path]]:

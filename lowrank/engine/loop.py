@@ -102,7 +102,8 @@ def retire_stopped(pack: Pack, ckpt_dir: Path, runtime: dict) -> Pack:
     return pack.subset([not d for d in stopped]) if any(stopped) else pack
 
 
-def _train(pack: Pack, data, fill, ckpt_dir: Path, checkpoint_every: int, runtime: dict, log: Log) -> None:
+def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, checkpoint_every: int,
+           runtime: dict, log: Log) -> None:
     """Train a pack whose runs all stand at the same epoch until every run has finished or diverged."""
     cfg = pack.states[0].cfg
     eval_at = set(cfg.eval_epochs())
@@ -158,7 +159,7 @@ def train_fit(pack: Pack) -> str:
     return f"train loss {loss[ok].mean().item():.4f} acc {acc[ok].mean().item():.3f} (mean of {int(ok.sum())} runs)"
 
 
-def observe(pack: Pack, data, epoch: int, eval_at: set[int]) -> None:
+def observe(pack: Pack, data: datasets.Data, epoch: int, eval_at: set[int]) -> None:
     """Log the layer metrics of `epoch` and, at evaluation epochs, losses, accuracies and spectra; a non-finite
     evaluation or the authors' early stop ends a run."""
     is_eval = epoch in eval_at
