@@ -40,7 +40,7 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     states = [new_state(cfg, out, device) for cfg, out in runs]
     pack = Pack.build(states, data, device)
     resume(pack, ckpt_dir, log)
-    pack = retire_stopped(pack, ckpt_dir, runtime)
+    pack = drop_stopped(pack, ckpt_dir, runtime)
     for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
         with kernel_flags(kernels):
             _train(pack.subset([s.epoch == epoch for s in pack.states]), data, fill, ckpt_dir, checkpoint_every,
@@ -92,7 +92,7 @@ def resume(pack: Pack, ckpt_dir: Path, log: Log) -> None:
             s.epoch = ckpt["epoch"]
 
 
-def retire_stopped(pack: Pack, ckpt_dir: Path, runtime: dict) -> Pack:
+def drop_stopped(pack: Pack, ckpt_dir: Path, runtime: dict) -> Pack:
     """Shrink the checkpoints of the runs that stopped (finished or diverged) to their logs, then write their log
     files (in that order: a kill in between rewrites them from the checkpoint); return the pack without them."""
     stopped = [s.status != logs.RUNNING for s in pack.states]
@@ -109,7 +109,7 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
     eval_at = set(cfg.eval_epochs())
     if pack.states[0].epoch == 0:
         observe(pack, data, 0, eval_at)
-        pack = retire_stopped(pack, ckpt_dir, runtime)
+        pack = drop_stopped(pack, ckpt_dir, runtime)
     started, first = time.perf_counter(), pack.states[0].epoch + 1
     while pack.states:
         epoch = pack.states[0].epoch + 1
@@ -120,7 +120,7 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
             s.epoch = epoch
             if b:
                 conclude(s, epoch, logs.NONFINITE_LOSS)
-        pack = retire_stopped(pack, ckpt_dir, runtime)
+        pack = drop_stopped(pack, ckpt_dir, runtime)
         if not pack.states:
             break
         observe(pack, data, epoch, eval_at)
@@ -132,7 +132,7 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
         log(progress(pack, epoch, elapsed, per_epoch, fit))
         if epoch % checkpoint_every == 0:
             save_running(pack, ckpt_dir)
-        pack = retire_stopped(pack, ckpt_dir, runtime)
+        pack = drop_stopped(pack, ckpt_dir, runtime)
 
 
 def save_running(pack: Pack, ckpt_dir: Path) -> None:
