@@ -28,7 +28,7 @@ from bench.common import TINY, best_seconds, preset_options
 from lowrank import models
 from lowrank.models import packed_conv
 from lowrank.models.packed_conv import CANDIDATES, DEFAULT, LayerShape
-from lowrank.train import KERNELS, kernel_flags
+from lowrank.engine.device import KERNELS, kernel_flags
 
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn")  # config.yaml presets whose convolutions are measured
 TOLERANCE = 1e-4  # max relative deviation of a float32 candidate from the float64 per-run convolutions

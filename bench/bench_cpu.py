@@ -1,4 +1,4 @@
-"""CPU benchmark: K runs of MLP-BN-10-100 at B = 16 as one fused pack (lowrank.train.Pack) against the same K
+"""CPU benchmark: K runs of MLP-BN-10-100 at B = 16 as one fused pack (lowrank.engine.pack.Pack) against the same K
 runs trained one after another by a plain loop (nn.Module + torch.optim.SGD), in the same process.
 
 Rates are model-steps per second (K x optimizer steps per second): the best of several timed epochs after a

@@ -28,7 +28,7 @@ from lowrank import grid, models
 from lowrank.config import RunConfig
 from lowrank.data import DATASETS
 from lowrank.models import packed_conv
-from lowrank.train import KERNELS, kernel_flags
+from lowrank.engine.device import KERNELS, kernel_flags
 
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn", "vit_small")  # config.yaml `models` entries of the table
 GRID_ONLY_MODELS = ("mlp_bn_10_100", "mlp_bn_2_10000", "res_bn_5_500")  # timed at one B, for the projection

@@ -20,7 +20,10 @@ from bench.common import synced
 from lowrank import data as datasets
 from lowrank import models
 from lowrank.config import RunConfig
-from lowrank.train import Pack, kernel_flags, new_state, train_pack
+from lowrank.engine.device import kernel_flags
+from lowrank.engine.pack import Pack
+from lowrank.engine.records import new_state
+from lowrank.train import train_pack
 
 CPU = torch.device("cpu")
 SMALL = {"resnet18": dict(width=8), "vgg16_bn": dict(width=8), "mlp_bn": dict(depth=3, width=32),
@@ -34,7 +37,7 @@ def trained(cfgs: list[RunConfig], device: torch.device, epochs: int) -> Pack:
     """The runs as one pack after `epochs` epochs on `device`."""
     data = datasets.load("synthetic", "data", device=device, dtype=getattr(torch, cfgs[0].dtype),
                          options=cfgs[0].data_options)
-    pack = Pack([new_state(c, None, device) for c in cfgs], data, device)
+    pack = Pack.build([new_state(c, None, device) for c in cfgs], data, device)
     for epoch in range(1, epochs + 1):
         pack.train_epoch(epoch, data, None)
     return pack
@@ -45,7 +48,7 @@ def deviation(a: Pack, b: Pack, rows: list[tuple[int, int]]) -> float:
     worst = 0.0
     for i, j in rows:
         pairs = [(a.run_vector(i), b.run_vector(j)), (a.run_vector(i, momentum=True), b.run_vector(j, momentum=True))]
-        pairs += [(a.buffers[n][i], b.buffers[n][j]) for n in a.buffer_names]
+        pairs += [(a.buffers[n][i], b.buffers[n][j]) for n in a.net.buffer_names]
         for x, y in pairs:
             x, y = x.double().cpu(), y.double().cpu()
             scale = y.abs().max().item()
@@ -104,7 +107,7 @@ def metrics_cost(device: torch.device, ks: tuple[int, ...], batch: int, steps: i
                           arch_options={"activation": "leaky_relu"},
                           data_options={"n_train": batch * steps, "n_test": 16}) for i in range(k)]
         data = datasets.load("synthetic", "data", device=device, options=cfgs[0].data_options)
-        pack = Pack([new_state(c, None, device) for c in cfgs], data, device)
+        pack = Pack.build([new_state(c, None, device) for c in cfgs], data, device)
         pack.train_epoch(1, data, None)
         pack.layer_metrics()
         epoch_s = min(synced(device, lambda: pack.train_epoch(1, data, None)) for _ in range(2)) / steps

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from lowrank import data as datasets
 from lowrank import models
 from lowrank.config import RunConfig
-from lowrank.train import Pack, new_state
+from lowrank.engine.pack import Pack
+from lowrank.engine.records import new_state
 
 Epoch = Callable[[], None]
 # small versions of the config.yaml model presets, for `--tiny` smoke runs whose numbers mean nothing
@@ -56,8 +57,8 @@ def plain_epoch(cfgs: list[RunConfig], data: datasets.Data, device: torch.device
 
 
 def fused_epoch(cfgs: list[RunConfig], data: datasets.Data, device: torch.device) -> Epoch:
-    """One epoch of all runs as one pack, through lowrank.train.Pack.train_epoch itself."""
-    pack = Pack([new_state(cfg, None, device) for cfg in cfgs], data, device)
+    """One epoch of all runs as one pack, through lowrank.engine.pack.Pack.train_epoch itself."""
+    pack = Pack.build([new_state(cfg, None, device) for cfg in cfgs], data, device)
     return lambda: pack.train_epoch(1, data, None)
 
 

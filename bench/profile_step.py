@@ -15,7 +15,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from bench.common import TINY, configs, fused_epoch, load, preset_options, synced
-from lowrank.train import KERNELS, kernel_flags
+from lowrank.engine.device import KERNELS, kernel_flags
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import time
 import torch
 
 from bench.common import configs, load, plain_epoch, synced
-from lowrank.train import kernel_flags
+from lowrank.engine.device import kernel_flags
 
 REPLY_TIMEOUT_S = 300.0  # a worker silent this long has died: stop rather than wait forever
 

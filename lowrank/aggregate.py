@@ -32,11 +32,12 @@ import pandas as pd
 from lowrank import data, grid, logs
 from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
 from lowrank.config import RunConfig
+from lowrank.logs import FINISHED
+from lowrank.metrics import eps_rank
 from lowrank.provenance import code_label
 
 RUN_COLUMNS = ("arch", "dataset", "batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma", "seed")
 STATUS_COLUMNS = ["run_id", "status", "diverged_epoch", "code"]
-FINISHED = "finished"  # the status of a run that trained to the end; anything else diverged
 
 
 def run_path(runs_dir: Path, run_id: str) -> Path:
@@ -91,7 +92,7 @@ def spectrum_ranks(run_dir: Path, eps: list[float]) -> pd.DataFrame:
     """
     spectra = logs.read_spectra(run_dir)
     epochs = spectra.pop("epochs")
-    parts = [pd.DataFrame({"epoch": epochs, "layer": layer, "eps": float(e), "rank": (sv > float(e)).sum(axis=1)})
+    parts = [pd.DataFrame({"epoch": epochs, "layer": layer, "eps": float(e), "rank": eps_rank(sv, float(e))})
              for layer, sv in spectra.items() for e in eps]
     return pd.concat(parts, ignore_index=True)
 

@@ -1,6 +1,6 @@
 """Checkpoint files bound to their run: each carries the run id, a hash of the run's config and a checksum.
 
-A file is torch.save of {run_id, config_hash, epoch, sha256, payload}, with the payload (lowrank.train's run
+A file is torch.save of {run_id, config_hash, epoch, sha256, payload}, with the payload (lowrank.engine.records' run
 state: tensors, numbers, strings and containers only) serialised by torch.save into bytes whose SHA-256 is
 `sha256`. Both levels load with weights_only=True, so a file dropped into a results folder cannot run code.
 Another run's checkpoint is refused; a corrupt one is reported and the previous checkpoint (one is kept) used.

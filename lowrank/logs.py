@@ -39,6 +39,8 @@ FILES = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz", "summary
 EVAL_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 LAYER_COLUMNS = ["epoch", "layer", "m", "rows", "cols", "fro_norm", "spectral_norm", "stable_rank"]
 RANK_COLUMNS = ["epoch", "layer", "eps", "rank"]
+RUNNING, FINISHED, DIVERGED = "running", "finished", "diverged"  # a run's status; only the last two are logged
+NONFINITE_LOSS, EARLY_STOP = "nonfinite_loss", "early_stop"  # why a run diverged (its diverged_reason)
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -183,7 +185,7 @@ def check_run(run_dir: Path) -> dict:
     try:
         layers, n_eps = summary["layers"], len(summary["config"]["eps"])
         names = [layer["name"] for layer in layers]
-        done, diverged = int(summary["epochs_completed"]), summary["status"] != "finished"
+        done, diverged = int(summary["epochs_completed"]), summary["status"] != FINISHED
     except (KeyError, TypeError, ValueError) as err:
         raise DamagedRun(run_dir / "summary.json", f"it lacks a field ({err})") from None
     epochs = _check_layers(run_dir, names, done, diverged)

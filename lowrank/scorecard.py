@@ -11,9 +11,10 @@ import html
 import numpy as np
 import pandas as pd
 
-from lowrank.aggregate import FINISHED, final_rows
+from lowrank.aggregate import final_rows
 from lowrank.bound import CONVENTIONS, decay_steps
 from lowrank.grid import SYMBOLS, demo_prefix
+from lowrank.logs import FINISHED
 from lowrank.provenance import code_notes
 
 RHO_MIN = 0.5  # |Spearman ρ| of a "strong" monotone trend (Cohen's large effect); weaker is inconclusive

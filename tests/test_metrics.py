@@ -27,6 +27,18 @@ def normalised(s: list[float]) -> torch.Tensor:
     return t / t.norm()
 
 
+def rank(weight: torch.Tensor, eps: float) -> int:
+    """The ε-rank of one weight, as the trainer counts it: metrics.eps_rank of its normalised spectrum."""
+    return int(metrics.eps_rank(metrics.singular_values(weight), eps))
+
+
+def test_eps_rank_counts_numpy_spectra_like_torch_ones():
+    sv = torch.tensor([[0.9, 0.3, 0.1000001, 0.01], [0.5, 0.5, 0.5, 0.5]], dtype=torch.float32)
+    assert metrics.eps_rank(sv, 0.1).tolist() == [3, 4]
+    assert metrics.eps_rank(sv.numpy(), 0.1).tolist() == [3, 4]
+    assert metrics.eps_rank(sv.numpy(), 0.5).tolist() == [1, 0]  # strict: σ = ε is not counted
+
+
 def test_singular_values_are_normalised_and_descending():
     w = with_spectrum(SPECTRUM, 8, 6)
     sv = metrics.singular_values(w)
@@ -39,12 +51,12 @@ def test_singular_values_are_normalised_and_descending():
 @pytest.mark.parametrize("eps, expected", [(0.9, 1), (0.2, 2), (0.1, 3), (0.005, 4), (1e-5, 5), (1e-14, 5)])
 def test_rank_counts_singular_values_above_eps(eps, expected):
     # normalised spectrum: 0.937, 0.312, 0.156, 0.0062, 3.1e-5 (and one ~1e-17 from rounding)
-    assert metrics.rank(with_spectrum(SPECTRUM, 8, 6), eps) == expected
+    assert rank(with_spectrum(SPECTRUM, 8, 6), eps) == expected
 
 
 def test_rank_is_strict_at_the_threshold():
     w = torch.diag(torch.tensor([3.0, 4.0], dtype=torch.float64))  # normalised: 0.8, 0.6
-    assert metrics.rank(w, 0.6 - 1e-12) == 2 and metrics.rank(w, 0.6 + 1e-12) == 1
+    assert rank(w, 0.6 - 1e-12) == 2 and rank(w, 0.6 + 1e-12) == 1
 
 
 def test_conv_kernel_is_reshaped_to_out_by_in_k_k():
@@ -53,28 +65,30 @@ def test_conv_kernel_is_reshaped_to_out_by_in_k_k():
     assert metrics.as_matrix(kernel).shape == (4, 27)
     torch.testing.assert_close(metrics.singular_values(kernel)[:3], normalised([2.0, 1.0, 0.5]),
                                rtol=1e-12, atol=1e-12)
-    assert metrics.rank(kernel, 0.1) == 3
+    assert rank(kernel, 0.1) == 3
     assert float(metrics.frobenius_norm(kernel)) == pytest.approx(math.sqrt(5.25), rel=1e-12)
 
 
 def test_norms_and_stable_rank_are_exact():
     w = with_spectrum(SPECTRUM, 7, 9, seed=3)
     assert float(metrics.frobenius_norm(w)) == pytest.approx(math.sqrt(sum(x * x for x in SPECTRUM)), rel=1e-12)
-    assert float(metrics.spectral_norm(w)) == pytest.approx(3.0, rel=1e-12)
-    assert float(metrics.stable_rank(w)) == pytest.approx(sum(x * x for x in SPECTRUM) / 9.0, rel=1e-12)
+    norms = metrics.layer_norms(float(metrics.frobenius_norm(w)), metrics.singular_values(w))
+    assert norms["spectral_norm"] == pytest.approx(3.0, rel=1e-12)
+    assert norms["stable_rank"] == pytest.approx(sum(x * x for x in SPECTRUM) / 9.0, rel=1e-12)
 
 
 def test_batched_equals_per_matrix():
     spectra = [[4.0, 1.0, 0.1], [1.0, 1.0, 1.0], [2.0, 1e-3, 1e-6]]
     ws = torch.stack([with_spectrum(s, 5, 2 * 2 * 2, seed=i).reshape(5, 2, 2, 2) for i, s in enumerate(spectra)])
     batched = metrics.singular_values(ws, batch_dims=1)
-    for fn in (metrics.frobenius_norm, metrics.spectral_norm, metrics.stable_rank):
-        torch.testing.assert_close(fn(ws, batch_dims=1), torch.stack([fn(w) for w in ws]), rtol=1e-12, atol=0)
+    fro = metrics.frobenius_norm(ws, batch_dims=1)
+    torch.testing.assert_close(fro, torch.stack([metrics.frobenius_norm(w) for w in ws]), rtol=1e-12, atol=0)
     for i, w in enumerate(ws):
         torch.testing.assert_close(batched[i], metrics.singular_values(w), rtol=1e-12, atol=1e-15)
         torch.testing.assert_close(batched[i][:3], normalised(spectra[i]), rtol=1e-10, atol=1e-12)
         for eps in (0.5, 0.1, 1e-3):
-            assert int(metrics.rank_from_sv(batched[i], eps)) == metrics.rank(w, eps)
+            assert int(metrics.eps_rank(batched, eps)[i]) == rank(w, eps)
+        assert metrics.layer_norms(float(fro[i]), batched[i])["spectral_norm"] == pytest.approx(max(spectra[i]))
 
 
 def test_rank_bound_known_numbers():

@@ -14,11 +14,14 @@ import torch.nn.functional as F
 from lowrank import data as datasets
 from lowrank import logs, models
 from lowrank.config import RunConfig
-from lowrank.train import Pack, main, new_state, sgd_columns, sgd_product_step_, train_pack
+from lowrank.engine.pack import Pack
+from lowrank.engine.records import new_state
+from lowrank.engine.sgd import sgd_columns, sgd_product_step_
+from lowrank.train import main, train_pack
 from test_train import Interrupt, interrupt_at, outputs, single_thread  # noqa: F401 (single_thread: autouse)
 
 CPU = torch.device("cpu")
-# small versions of every architecture on 3x16x16 images; the ViT without dropout (see lowrank.train's docstring)
+# small versions of every architecture on 3x16x16 images; the ViT without dropout (see lowrank.engine's docstring)
 SMALL = {
     "resnet18": dict(width=4),
     "vgg16_bn": dict(width=8),
@@ -43,7 +46,7 @@ def trained(cfgs: list[RunConfig], epochs: int) -> tuple[Pack, datasets.Data]:
     """The runs as one pack after `epochs` epochs, and their data."""
     cfg = cfgs[0]
     data = datasets.load("synthetic", "data", dtype=getattr(torch, cfg.dtype), options=cfg.data_options)
-    pack = Pack([new_state(c, None, CPU) for c in cfgs], data, CPU)
+    pack = Pack.build([new_state(c, None, CPU) for c in cfgs], data, CPU)
     for epoch in range(1, epochs + 1):
         assert not pack.train_epoch(epoch, data, None).any()
     return pack, data
@@ -62,7 +65,7 @@ def assert_pack_equals_solo(pack: Pack, solos: list[Pack], data: datasets.Data, 
     for k, solo in enumerate(solos):
         assert_close(pack.run_vector(k), solo.run_vector(0), rtol, f"run {k} weights")
         assert_close(pack.run_vector(k, momentum=True), solo.run_vector(0, momentum=True), rtol, f"run {k} momentum")
-        for name in pack.buffer_names:
+        for name in pack.net.buffer_names:
             assert_close(pack.buffers[name][k], solo.buffers[name][0], rtol, f"run {k} {name}")
         for layer, (fro, sv) in solo.layer_metrics()[0].items():
             assert_close(pack_layers[k][layer][0], fro, rtol, f"run {k} {layer} norm")
@@ -157,14 +160,14 @@ def test_steps_leave_nothing_of_their_graph_behind():
     before = live_tensors()
     for epoch in range(2, 5):
         pack.train_epoch(epoch, data, None)
-    assert not pack.tape and live_tensors() == before
+    assert not pack.net.tape and live_tensors() == before
 
 
 def test_step_rejects_a_network_that_runs_a_linear_layer_twice():
     """Each Linear weight is stepped from its one tape entry: a network that runs one layer twice and skips
     another (as many tape entries as layers, so counting alone would not tell) stops with a clear error."""
     pack, data = trained(configs("mlp_bn", "float64", n_train=16), epochs=0)
-    pack.model.layers[2] = pack.model.layers[1]  # both 16 -> 16: hidden layer 1 runs twice, hidden layer 2 never
+    pack.net.model.layers[2] = pack.net.model.layers[1]  # both 16 -> 16: hidden layer 1 runs twice, hidden layer 2 never
     with pytest.raises(ValueError, match="every Linear layer of a packed network must run exactly once"):
         pack.train_epoch(1, data, None)
 
@@ -217,7 +220,7 @@ def test_pack_resumes_after_interrupt(tmp_path):
 
 
 def test_pack_with_dropout_resumes_exactly(tmp_path):
-    """Dropout masks come from the global RNG (see lowrank.train): the checkpoint restores it."""
+    """Dropout masks come from the global RNG (see lowrank.engine): the checkpoint restores it."""
     cfgs = configs("vit", "float32", n_train=16, arch_options={**SMALL["vit"], "dropout": 0.1, "emb_dropout": 0.1})
     ref = [(c, tmp_path / "ref" / c.run_id) for c in cfgs]
     train_pack(ref, ckpt_dir=tmp_path / "ref.ckpt", device=CPU, log=lambda msg: None)

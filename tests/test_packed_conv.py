@@ -133,7 +133,7 @@ def test_shipped_table_names_known_candidates() -> None:
 @pytest.mark.parametrize("name", [n for n in CANDIDATES if n != "grouped"])
 @pytest.mark.parametrize("arch", ["resnet18", "vgg16_bn"])
 def test_engine_trains_the_same_with_any_candidate(name: str, arch: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A float64 pack of 3 trained 2 epochs (lowrank.train.Pack) with every convolution switched to one candidate
+    """A float64 pack of 3 trained 2 epochs (lowrank.engine.pack.Pack) with every convolution switched to one candidate
     ends within 1e-10 of the same pack on the grouped convolution: weights, momentum and BatchNorm buffers."""
     cfgs = configs(arch, "float64", n_train=16)
     reference, _ = trained(cfgs, epochs=2)
@@ -142,6 +142,6 @@ def test_engine_trains_the_same_with_any_candidate(name: str, arch: str, monkeyp
     for k in range(len(cfgs)):
         pairs = [(switched.run_vector(k), reference.run_vector(k)),
                  (switched.run_vector(k, momentum=True), reference.run_vector(k, momentum=True))]
-        pairs += [(switched.buffers[b][k], reference.buffers[b][k]) for b in reference.buffer_names]
+        pairs += [(switched.buffers[b][k], reference.buffers[b][k]) for b in reference.net.buffer_names]
         for got, want in pairs:
             assert (got - want).abs().max().item() <= 1e-10 * want.abs().max().item(), f"{name} {arch} run {k}"

@@ -1,4 +1,4 @@
-"""lowrank.train end to end on tiny runs: determinism, kill and resume, divergence, early stop, bad input."""
+"""lowrank.train (the engine, lowrank.engine) end to end on tiny runs: determinism, kill and resume, divergence, early stop, bad input."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lowrank import checkpoints, logs, provenance, train
+from lowrank import checkpoints, logs, provenance
 from lowrank.config import ConfigError, RunConfig
-from lowrank.train import checkpoint_path, main, train_pack
+from lowrank.checkpoints import checkpoint_path
+from lowrank.engine.loop import early_stop
+from lowrank.train import main, train_pack
 
 ROOT = Path(__file__).resolve().parents[1]
 # a tiny MLP-BN on 64 synthetic 3x8x8 images: 8 steps per epoch, well under a second per run
@@ -264,12 +266,12 @@ def test_early_stop_judges_the_evaluations_the_authors_loop_judges():
     # at chance through epoch 40, recovered at 50: after epoch 50 the authors judge 20, 30, 40 and stop
     # (the old window, 30, 40, 50 at epoch 50, trained on)
     recovered = accuracies(0.1, 0.1, 0.1, 0.1, 0.1, 0.6)
-    assert [train.early_stop(cfg, recovered, e) for e in (49, 50)] == [False, True]
+    assert [early_stop(cfg, recovered, e) for e in (49, 50)] == [False, True]
     # fine at 20, at chance at 30, 40, 50: the authors stop after epoch 51, not 50 (the old window's)
     late = accuracies(0.1, 0.3, 0.5, 0.1, 0.1, 0.1)
-    assert [train.early_stop(cfg, late, e) for e in (50, 51)] == [False, True]
+    assert [early_stop(cfg, late, e) for e in (50, 51)] == [False, True]
     never = dataclasses.replace(cfg, early_stop_epoch=None)
-    assert not any(train.early_stop(never, late, e) for e in range(0, 500, 7))
+    assert not any(early_stop(never, late, e) for e in range(0, 500, 7))
 
 
 @pytest.mark.parametrize("change, key", [

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from lowrank import grid  # noqa: E402
-from lowrank.aggregate import FINISHED  # noqa: E402
+from lowrank.logs import FINISHED  # noqa: E402
 
 DPI = 120
 sns.set_theme(style="whitegrid", context="paper", font_scale=0.9)

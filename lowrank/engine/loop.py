@@ -1,0 +1,187 @@
+"""Orchestration: train a pack of runs to the end, resuming from checkpoints, observing, checkpointing and writing
+out each run as it stops (finished or diverged)."""
+
+from __future__ import annotations
+
+import math
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import torch
+
+from lowrank import checkpoints, logs
+from lowrank import data as datasets
+from lowrank.config import ConfigError, RunConfig
+from lowrank.engine.device import default_device, kernel_flags
+from lowrank.engine.pack import DTYPES, Pack
+from lowrank.engine.records import (conclude, new_state, record_layers, restore_logs, restore_run, run_checkpoint,
+                                    shrink_checkpoint, write_outputs)
+
+Log = Callable[[str], None]
+
+
+def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("data"), ckpt_dir: Path,
+               checkpoint_every: int = 10, device: torch.device | None = None, kernels: str = "exact",
+               log: Log = print) -> list[str]:
+    """Train K runs as one pack, resuming from their checkpoints; write each run's logs; return the statuses."""
+    if not runs:
+        return []
+    check_request(runs, ckpt_dir, checkpoint_every, kernels)
+    device = device or default_device()
+    data = load_data(runs[0][0], data_root, device)
+    fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
+    runtime = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+               "kernels": kernels if device.type == "cuda" else "cpu", "host": socket.gethostname(),
+               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    states = [new_state(cfg, out, device) for cfg, out in runs]
+    pack = Pack.build(states, data, device)
+    resume(pack, ckpt_dir, log)
+    pack = drop_stopped(pack, ckpt_dir, runtime)
+    for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
+        with kernel_flags(kernels):
+            _train(pack.subset([s.epoch == epoch for s in pack.states]), data, fill, ckpt_dir, checkpoint_every,
+                   runtime, log)
+    return [s.status for s in states]
+
+
+def check_request(runs: list[tuple[RunConfig, Path]], ckpt_dir: Path, checkpoint_every: int, kernels: str) -> None:
+    """Refuse a pack that cannot be trained as asked before any work, with one sentence naming the setting."""
+    if len({cfg.pack_key for cfg, _ in runs}) != 1:
+        raise ConfigError("runs of one pack must share everything but lr, weight_decay, momentum and seed.")
+    if checkpoint_every < 1:
+        raise ConfigError(f"checkpoint_every={checkpoint_every!r} is invalid: it must be >= 1.")
+    kernel_flags(kernels)
+    for what, path in [*(("output directory", out) for _, out in runs), ("checkpoint directory", ckpt_dir)]:
+        check_writable(what, Path(path))
+
+
+def check_writable(what: str, path: Path) -> None:
+    """Create directory `path` and write a probe file into it: a location that cannot hold the run's files is
+    refused before the first step, not after the last."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{what} {path} is not a writable directory: {err.strerror or err}.") from None
+
+
+def load_data(cfg: RunConfig, data_root: Path, device: torch.device) -> datasets.Data:
+    """The pack's dataset on the training device, refusing a batch larger than its training set."""
+    data = datasets.load(cfg.dataset, data_root, device=device, dtype=DTYPES[cfg.dtype], options=cfg.data_options)
+    if cfg.batch_size > data.train_x.shape[0]:
+        raise ConfigError(f"batch_size={cfg.batch_size} is invalid: the {cfg.dataset} training set has only "
+                          f"{data.train_x.shape[0]} samples.")
+    return data
+
+
+def resume(pack: Pack, ckpt_dir: Path, log: Log) -> None:
+    """Restore each run of a fresh pack from its newest good checkpoint, if it has one."""
+    for k, s in enumerate(pack.states):
+        ckpt = checkpoints.load_latest(ckpt_dir, s.cfg, log)
+        if ckpt is None:
+            continue
+        if "flat" in ckpt:
+            restore_run(pack, k, ckpt)
+        else:  # a finished run keeps only its logs: it is written out again, never trained again
+            restore_logs(s, ckpt["logs"])
+            s.epoch = ckpt["epoch"]
+
+
+def drop_stopped(pack: Pack, ckpt_dir: Path, runtime: dict) -> Pack:
+    """Shrink the checkpoints of the runs that stopped (finished or diverged) to their logs, then write their log
+    files (in that order: a kill in between rewrites them from the checkpoint); return the pack without them."""
+    stopped = [s.status != logs.RUNNING for s in pack.states]
+    for s in (s for s, d in zip(pack.states, stopped) if d):
+        shrink_checkpoint(s, ckpt_dir)
+        write_outputs(s, pack.net.layers, runtime)
+    return pack.subset([not d for d in stopped]) if any(stopped) else pack
+
+
+def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, checkpoint_every: int,
+           runtime: dict, log: Log) -> None:
+    """Train a pack whose runs all stand at the same epoch until every run has finished or diverged."""
+    cfg = pack.states[0].cfg
+    eval_at = set(cfg.eval_epochs())
+    if pack.states[0].epoch == 0:
+        observe(pack, data, 0, eval_at)
+        pack = drop_stopped(pack, ckpt_dir, runtime)
+    started, first = time.perf_counter(), pack.states[0].epoch + 1
+    while pack.states:
+        epoch = pack.states[0].epoch + 1
+        t0 = time.perf_counter()
+        bad = pack.train_epoch(epoch, data, fill).tolist()
+        fit = train_fit(pack)
+        for s, b in zip(pack.states, bad):
+            s.epoch = epoch
+            if b:
+                conclude(s, epoch, logs.NONFINITE_LOSS)
+        pack = drop_stopped(pack, ckpt_dir, runtime)
+        if not pack.states:
+            break
+        observe(pack, data, epoch, eval_at)
+        elapsed = time.perf_counter() - t0
+        for s in pack.states:
+            s.wall_time += elapsed
+            conclude(s, epoch)
+        per_epoch = (time.perf_counter() - started) / (epoch - first + 1)
+        log(progress(pack, epoch, elapsed, per_epoch, fit))
+        if epoch % checkpoint_every == 0:
+            save_running(pack, ckpt_dir)
+        pack = drop_stopped(pack, ckpt_dir, runtime)
+
+
+def save_running(pack: Pack, ckpt_dir: Path) -> None:
+    """Checkpoint every run of the pack that is still running."""
+    for k, s in enumerate(pack.states):
+        if s.status == logs.RUNNING:
+            checkpoints.save(checkpoints.checkpoint_path(ckpt_dir, s.cfg), s.cfg, run_checkpoint(pack, k))
+
+
+def progress(pack: Pack, epoch: int, elapsed: float, per_epoch: float, fit: str) -> str:
+    """The progress line of one epoch: the pack, the epoch's seconds, the pace and ETA, the training fit."""
+    cfg = pack.states[0].cfg
+    eta = timedelta(seconds=round(per_epoch * (cfg.epochs - epoch)))
+    return (f"[{cfg.arch} {cfg.dataset} B={cfg.batch_size} K={len(pack.states)}] epoch {epoch}/{cfg.epochs} "
+            f"{elapsed:.2f}s ({per_epoch:.2f} s/epoch, ETA {eta}) {fit}")
+
+
+def train_fit(pack: Pack) -> str:
+    """The pack's mean training loss and accuracy over its last epoch's batches (runs that diverged left out)."""
+    loss, acc = pack.epoch_loss.cpu(), pack.epoch_acc.cpu()
+    ok = torch.isfinite(loss)
+    if not ok.any():
+        return "train loss nan"
+    return f"train loss {loss[ok].mean().item():.4f} acc {acc[ok].mean().item():.3f} (mean of {int(ok.sum())} runs)"
+
+
+def observe(pack: Pack, data: datasets.Data, epoch: int, eval_at: set[int]) -> None:
+    """Log the layer metrics of `epoch` and, at evaluation epochs, losses, accuracies and spectra; a non-finite
+    evaluation or the authors' early stop ends a run."""
+    is_eval = epoch in eval_at
+    for s, measured in zip(pack.states, pack.layer_metrics()):
+        record_layers(s, epoch, measured, pack.net.layers, spectra=is_eval)
+    if is_eval:
+        for s, r in zip(pack.states, pack.evaluate(data, pack.states[0].cfg.test_batch_size)):
+            s.evals.append({"epoch": epoch, "lr": s.cfg.lr_at(epoch + 1), **r})
+            if not all(math.isfinite(v) for v in r.values()):
+                conclude(s, epoch, logs.NONFINITE_LOSS)
+    for s in pack.states:
+        if early_stop(s.cfg, s.evals, epoch):
+            conclude(s, epoch, logs.EARLY_STOP)
+
+
+def early_stop(cfg: RunConfig, evals: list[dict], epoch: int) -> bool:
+    """The authors' early stop after training `epoch`: from early_stop_epoch on (None: never), the last
+    early_stop_window evaluations *before* this epoch's all have train accuracy ≤ early_stop_acc.
+
+    Their loop evaluates at the start of an epoch and judges after training it, so after epoch 50 it judges the
+    evaluations of epochs 20, 30, 40 (the one of epoch 50 is judged from epoch 51 on).
+    """
+    window = [e["train_acc"] for e in evals if e["epoch"] < epoch][-cfg.early_stop_window:]
+    return (cfg.early_stop_epoch is not None and epoch >= cfg.early_stop_epoch
+            and len(window) == cfg.early_stop_window and max(window) <= cfg.early_stop_acc)

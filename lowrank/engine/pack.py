@@ -1,0 +1,236 @@
+"""K runs as one model: their stacked parameters and buffers, bound into one packed network, stepped by the packed
+SGD (lowrank.engine.sgd), evaluated and measured together.
+
+The weights of Linear layers are held as [K, out, in] tensors, stepped from their gradients' factors
+(sgd_product_step_); every other parameter lives in one flat [K, P] tensor, stepped as a whole (sgd_step_). The
+tensors are bound into the packed network once per epoch (packed.bind; in-place updates keep them bound), not
+passed by functional_call on every step. The K runs' losses are summed, so one backward pass gives every run the
+gradient of its own loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lowrank import config
+from lowrank import data as datasets
+from lowrank import metrics, models
+from lowrank.engine.records import RunState
+from lowrank.engine.sgd import Columns, sgd_columns, sgd_product_step_, sgd_step_
+from lowrank.models.packed import pack as packed_model
+from lowrank.models.packed import PackedLinear, bind, gather_packed, per_run, shared_input, to_packed
+
+DTYPES = {name: getattr(torch, name) for name in config.DTYPES}  # RunConfig.dtype -> torch dtype
+
+
+@dataclass
+class Network:
+    """A pack's packed network and its parameter layout. The sub-packs of one pack (runs resumed at different
+    epochs) share it and train one after another: each binds its own tensors into it first (Pack.bind), and the
+    tape (the Linear layers' (layer, input, output) of the step in progress) is emptied after every step."""
+
+    model: nn.Module
+    layers: list[models.RankLayer]
+    names: list[str]  # every parameter, in the network's order
+    numel: int
+    buffer_names: list[str]
+    linears: dict[nn.Module, str]  # PackedLinear module -> its weight's name
+    rest: list[str]  # the other parameters, held in the flat [K, P] tensor
+    rest_shapes: list[torch.Size]
+    tape: list[tuple] = field(default_factory=list)
+
+    def params(self, flat: torch.Tensor, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every parameter as a [K, ...] tensor: views into the flat [K, P] tensor, and the Linear weights."""
+        k = flat.shape[0]
+        views = flat.split([math.prod(shape) for shape in self.rest_shapes], 1)
+        return {**{n: t.view(k, *shape) for n, t, shape in zip(self.rest, views, self.rest_shapes)}, **weights}
+
+
+def network(template: nn.Module) -> Network:
+    """The packed network of `template` (one run's model) and its layout."""
+    layers = models.rank_layers(template)
+    names = [n for n, _ in template.named_parameters()]
+    model = packed_model(template)
+    linears = {m: f"{name}.weight" if name else "weight" for name, m in model.named_modules()
+               if isinstance(m, PackedLinear)}
+    linear_weights = set(linears.values())
+    return Network(model=model, layers=layers, names=names, numel=sum(p.numel() for p in template.parameters()),
+                   buffer_names=[n for n, _ in template.named_buffers()], linears=linears,
+                   rest=[n for n in names if n not in linear_weights],
+                   rest_shapes=[p.shape for n, p in template.named_parameters() if n not in linear_weights])
+
+
+class Pack:
+    """K runs as one model: stacked parameters and buffers on a shared Network, per-run SGD hyperparameters."""
+
+    def __init__(self, states: list[RunState], net: Network, *, flat: torch.Tensor, weights: dict[str, torch.Tensor],
+                 buffers: dict[str, torch.Tensor], momentum_buf: torch.Tensor | None,
+                 momenta: dict[str, torch.Tensor | None], device: torch.device):
+        self.states, self.net, self.device, self.dtype = states, net, device, flat.dtype
+        self.flat, self.weights, self.buffers = flat, weights, buffers
+        self.momentum_buf, self.momenta = momentum_buf, momenta
+        self.leaves: list[torch.Tensor] = []  # the flat rest's views, as bound for autograd (see bind)
+
+    @classmethod
+    def build(cls, states: list[RunState], data: datasets.Data, device: torch.device) -> Pack:
+        """The runs at initialisation: each run's own, exactly as if it were built alone (seeded by its seed)."""
+        cfg = states[0].cfg
+        def build_model() -> nn.Module:
+            return models.build(cfg.arch, in_channels=data.channels, image_size=data.size,
+                                num_classes=data.classes, **cfg.arch_options)
+        net = network(build_model())
+        runs, buffers = [], []
+        for s in states:
+            torch.manual_seed(s.cfg.seed)
+            m = build_model().to(DTYPES[cfg.dtype])
+            runs.append(dict(m.named_parameters()))
+            buffers.append(dict(m.named_buffers()))
+        with torch.no_grad():
+            flat = torch.stack([torch.cat([r[n].reshape(-1) for n in net.rest]) for r in runs]).to(device)
+            weights = {n: torch.stack([r[n] for r in runs]).to(device) for n in net.linears.values()}
+        momentum = any(s.cfg.momentum for s in states)
+        return cls(states, net, flat=flat, weights=weights,
+                   buffers={n: torch.stack([b[n] for b in buffers]).to(device) for n in net.buffer_names},
+                   momentum_buf=torch.zeros_like(flat) if momentum else None,
+                   momenta={n: torch.zeros_like(w) if momentum else None for n, w in weights.items()}, device=device)
+
+    def subset(self, mask: list[bool]) -> Pack:
+        """The runs whose mask is True (the others diverged, finished or stand at another epoch), as a pack of
+        their own on the same Network; the pack itself is left as it is."""
+        idx = torch.tensor([i for i, k in enumerate(mask) if k], dtype=torch.long, device=self.device)
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.index_select(0, idx)
+        return Pack([s for s, k in zip(self.states, mask) if k], self.net, flat=pick(self.flat),
+                    weights={n: pick(w) for n, w in self.weights.items()},
+                    buffers={n: pick(b) for n, b in self.buffers.items()}, momentum_buf=pick(self.momentum_buf),
+                    momenta={n: pick(b) for n, b in self.momenta.items()}, device=self.device)
+
+    # --- parameters ---------------------------------------------------------------------------------------
+    def _tensors(self, momentum: bool) -> dict[str, torch.Tensor] | None:
+        """Every parameter (or momentum buffer) as a [K, ...] tensor; None for the buffers of a pack without
+        momentum."""
+        if not momentum:
+            return self.net.params(self.flat, self.weights)
+        return None if self.momentum_buf is None else self.net.params(self.momentum_buf, self.momenta)
+
+    def run_vector(self, k: int, momentum: bool = False) -> torch.Tensor:
+        """Run k's parameters (or momentum buffers: zeros in a pack without momentum) as one vector in the
+        network's parameter order, as torch.cat of its model's parameters would give."""
+        tensors = self._tensors(momentum)
+        if tensors is None:
+            return torch.zeros(self.net.numel, dtype=self.dtype, device=self.device)
+        return torch.cat([tensors[n][k].reshape(-1) for n in self.net.names])
+
+    def set_run(self, k: int, vector: torch.Tensor, momentum: bool = False) -> None:
+        """Inverse of run_vector: overwrite run k's parameters (or momentum buffers) from one vector."""
+        tensors = self._tensors(momentum)
+        if tensors is None:
+            return  # no run of this pack has momentum: its buffers stay zero
+        parts = vector.to(self.device).split([tensors[n][k].numel() for n in self.net.names])
+        for n, part in zip(self.net.names, parts):
+            tensors[n][k] = part.view(tensors[n][k].shape)
+
+    def bind(self) -> None:
+        """Bind this pack's tensors into the shared network: the flat rest as leaf views for autograd to
+        differentiate, the Linear weights (stepped by hand: no gradient, the tape gives their factors) and the
+        buffers. In-place updates keep them bound; each epoch binds again (another sub-pack may have bound since)."""
+        views = self.net.params(self.flat, {})
+        self.leaves = [views[n].detach().requires_grad_() for n in self.net.rest]
+        bind(self.net.model, {**dict(zip(self.net.rest, self.leaves)), **self.weights, **self.buffers})
+        self.net.tape.clear()
+        for module in self.net.linears:
+            module.tape = self.net.tape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [K, B, classes] of the K runs (as last bound) on packed inputs x [B, K·C, ...]."""
+        return per_run(self.net.model(x), len(self.states))
+
+    # --- one epoch ----------------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor | None) -> torch.Tensor:
+        """One epoch of SGD for every run; returns a [K] bool tensor: did the run diverge (a non-finite loss,
+        or weights that overflowed in the epoch's last step, which only the next loss would show)."""
+        cfg = self.states[0].cfg
+        n, batch = data.train_x.shape[0], cfg.batch_size
+        columns = sgd_columns([s.cfg for s in self.states], epoch, self.dtype, self.device)
+        per_weight = columns.view(-1, 1, 1)
+        order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
+        bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
+        loss_sum = torch.zeros(len(self.states), dtype=torch.float64, device=self.device)
+        correct = torch.zeros(len(self.states), dtype=torch.int64, device=self.device)
+        self.bind()
+        self.net.model.train()
+        for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
+            idx = order[:, start:start + batch]
+            if cfg.augmentation == "none":
+                x = gather_packed(data.train_x, idx)
+            else:
+                x = to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
+                                           for i, s in zip(idx, self.states)]))
+            loss, hits = self.step(x, data.train_y[idx], columns, per_weight)
+            bad |= ~torch.isfinite(loss)
+            loss_sum += loss.double() * idx.shape[1]
+            correct += hits
+        for w in (self.flat, *self.weights.values()):
+            bad |= ~torch.isfinite(w).flatten(1).all(1)
+        self.epoch_loss, self.epoch_acc = loss_sum / n, correct.double() / n  # for the progress line
+        return bad
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns,
+             per_weight: Columns) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]) with the epoch's columns
+        ([K, 1], and viewed [K, 1, 1] for the Linear weights); returns the K batch losses and correct counts (before
+        the step). One backward pass gives the flat rest's gradient and each Linear weight's gradient factors."""
+        logits = self.forward(x)
+        loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+        tape, linears = self.net.tape, self.net.linears
+        if len(tape) != len(linears) or len({layer for layer, _, _ in tape}) != len(linears):
+            raise ValueError("every Linear layer of a packed network must run exactly once per training step")
+        grads = torch.autograd.grad(loss.sum(), [*self.leaves, *(out for _, _, out in tape)],
+                                    materialize_grads=True)  # a parameter the loss does not use: zero gradient
+        with torch.no_grad():  # run k's rows of each gradient are those of its own loss
+            grad = torch.cat([g.flatten(1) for g in grads[:len(self.leaves)]], 1)
+            sgd_step_(self.flat, grad, self.momentum_buf, columns)
+            # the Linear weights last and the first layer's last of all: a pack's largest weights (an MLP's first
+            # layer) are then the freshest in cache when the next step's forward pass reads them (~4 % faster)
+            for (module, x_in, _), grad_out in zip(reversed(tape), reversed(grads[len(self.leaves):])):
+                n = linears[module]
+                sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], per_weight)
+        tape.clear()
+        return loss.detach(), (logits.detach().argmax(-1) == y).sum(1)
+
+    @torch.no_grad()
+    def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
+        """Mean loss and accuracy of every run on the whole train and test sets (eval mode, no augmentation)."""
+        self.bind()
+        self.net.model.eval()
+        runs = len(self.states)
+        result = [{} for _ in self.states]
+        for split, xs, ys in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
+            loss_sum = torch.zeros(runs, dtype=torch.float64, device=self.device)
+            correct = torch.zeros(runs, dtype=torch.int64, device=self.device)
+            for start in range(0, xs.shape[0], batch):
+                x, y = xs[start:start + batch], ys[start:start + batch]
+                logits = self.forward(shared_input(x, runs))
+                loss_sum += F.cross_entropy(logits.transpose(1, 2), y.expand(runs, -1), reduction="none").sum(1).double()
+                correct += (logits.argmax(-1) == y).sum(1)
+            for k, (ls, c) in enumerate(zip(loss_sum.tolist(), correct.tolist())):
+                result[k][f"{split}_loss"] = ls / xs.shape[0]
+                result[k][f"{split}_acc"] = c / xs.shape[0]
+        return result
+
+    @torch.no_grad()
+    def layer_metrics(self) -> list[dict[str, tuple]]:
+        """Per run and rank layer: (Frobenius norm, singular values of W/‖W‖_F), computed batched on the device."""
+        params = self._tensors(momentum=False)
+        out = [{} for _ in self.states]
+        for layer in self.net.layers:
+            fro = metrics.frobenius_norm(params[layer.param], batch_dims=1)
+            sv = metrics.singular_values(params[layer.param], batch_dims=1).float().cpu()
+            for k, f in enumerate(fro.tolist()):
+                out[k][layer.name] = (f, sv[k])
+        return out
