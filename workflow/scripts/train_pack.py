@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 from lowrank import lease
+from lowrank.checkpoints import checkpoint_path
 from lowrank.config import RunConfig
-from lowrank.train import checkpoint_path, train_pack
+from lowrank.train import train_pack
 
 job = snakemake  # noqa: F821 (injected by Snakemake)
 history_path = Path(job.params.attempts_log)
