@@ -22,7 +22,9 @@ def signature_defaults(path: Path, name: str) -> dict[str, object]:
     """The parameters with (literal) defaults of function `name`, or of class `name`'s __init__, in source file
     `path`, in signature order: inspect.signature's answer without importing the module."""
     tree = ast.parse(Path(path).read_text())
-    node = next(n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == name)
+    node = next((n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == name), None)
+    if node is None:
+        raise LookupError(f"{path} defines no function or class {name!r} at its top level")
     if isinstance(node, ast.ClassDef):
         node = next(n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
     args = node.args

@@ -15,7 +15,7 @@ from lowrank import data as datasets
 from lowrank import logs, models
 from lowrank.config import RunConfig
 from lowrank.train import Pack, main, new_state, sgd_columns, sgd_product_step_, train_pack
-from test_train import Interrupt, interrupt_at, outputs, single_thread  # noqa: F401 (single_thread: autouse)
+from conftest import Interrupt, interrupt_at, outputs
 
 CPU = torch.device("cpu")
 # small versions of every architecture on 3x16x16 images; the ViT without dropout (see lowrank.train's docstring)
