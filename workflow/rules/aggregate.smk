@@ -67,7 +67,7 @@ rule front_page:
     params:
         config=views.scorecard_view(config),
     log:
-        str(RESULTS / "logs" / "front_page.log"),
+        log_path("front_page", "front_page"),
     localrule: True
     script:
         "../scripts/front_page.py"

@@ -98,7 +98,7 @@ AGGREGATE_CODE = module_files("aggregate")
 PLOT_CODE = module_files("plots")
 
 
-# --- paths: every output location is derived here -------------------------------------------------------------
+# --- paths: every output location is derived here, from lowrank.layout (which the package uses too) -----------
 def run_dir(run_id):
     """Where one run's logs live."""
     return layout.run_dir(RUNS_DIR, run_id)
