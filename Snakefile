@@ -3,7 +3,13 @@
 # Offline demo (CPU):     snakemake all --profile profiles/local --configfile config/demo.yaml
 # One figure:             snakemake --profile profiles/local fig04      (dry run: add -n)
 
+from snakemake.utils import min_version
+
 from lowrank.grid import read_yaml
+
+min_version("9.0")  # pyproject.toml pins the same floor
+# `snakemake --lint` remaining warning, on purpose: "Specify a conda environment or container for each rule": every
+# rule runs the project's one virtual environment (pyproject.toml, `make setup`), on the cluster too.
 
 read_yaml("config.yaml")  # a YAML syntax error then names the file and line; Snakemake's message names neither
 configfile: "config.yaml"

@@ -171,8 +171,8 @@ def cell(result: Result) -> str:
 
 def write_table(choices: dict[LayerShape, dict[str, Result]], path: Path, header: str) -> None:
     """Write the non-default choices as a Python module (atomically), each with its measured milliseconds."""
-    lines = [f'"""The packed convolution chosen per layer shape (lowrank.models.packed_conv.LayerShape -> candidate',
-             f"name), written by `python -m bench.bench_conv --write`; shapes not listed run the grouped convolution.",
+    lines = ['"""The packed convolution chosen per layer shape (lowrank.models.packed_conv.LayerShape -> candidate',
+             "name), written by `python -m bench.bench_conv --write`; shapes not listed run the grouped convolution.",
              "", header, '"""', "", "CHOICES: dict[tuple, str] = {"]
     for shape, results in choices.items():
         best = fastest(results)

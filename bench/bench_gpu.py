@@ -14,7 +14,6 @@ code on small models and tiny data, to show that it runs.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from dataclasses import dataclass
 
@@ -26,7 +25,6 @@ from bench.common import TINY, best_seconds, configs, fused_epoch, load, plain_e
 from bench.sharing import Sharing
 from lowrank import grid, models
 from lowrank.config import RunConfig
-from lowrank.data import DATASETS
 from lowrank.models import packed_conv
 from lowrank.engine.device import KERNELS, kernel_flags
 
@@ -136,7 +134,7 @@ def step_seconds(rates: dict, run: RunConfig, method: Method) -> float | None:
 
 def projection(rates: dict, runs: list[RunConfig], methods: tuple[Method, ...], unit: str) -> None:
     """Print the device-hours of all runs by each method: epochs x steps per epoch x seconds per model-step."""
-    steps = {run.run_id: run.epochs * math.ceil(DATASETS[run.dataset].train_size / run.batch_size) for run in runs}
+    steps = {run.run_id: run.epochs * run.steps_per_epoch for run in runs}
     print(f"paper grid: {len(runs)} runs, {sum(steps.values()):,} model-steps "
           f"(per-step times scaled in proportion to B from the nearest measured B, CIFAR-shaped data)")
     for method in methods:

@@ -23,13 +23,12 @@ an error naming the file. Per kind (see ``figure_table``):
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lowrank import data, grid, logs
+from lowrank import grid, layout, logs
 from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
 from lowrank.config import RunConfig
 from lowrank.logs import FINISHED
@@ -42,7 +41,7 @@ STATUS_COLUMNS = ["run_id", "status", "diverged_epoch", "code"]
 
 def run_path(runs_dir: Path, run_id: str) -> Path:
     """The run's log directory; an error naming the run when it has no complete logs (no summary.json)."""
-    path = Path(runs_dir) / run_id
+    path = layout.run_dir(runs_dir, run_id)
     if not (path / "summary.json").is_file():
         raise FileNotFoundError(f"run {run_id} has no logs: {path / 'summary.json'} does not exist "
                                 f"(train it first, or check runs_dir={str(runs_dir)!r}).")
@@ -149,8 +148,7 @@ def _norm_ratio(config: dict, name: str, runs: pd.DataFrame, runs_dir: Path,
     norms = norms.merge(layers[["run_id", "layer", "layer_index"]], on=["run_id", "layer"])
     cfgs = {fr.run.run_id: fr.run for fr in grid.figure_runs(config, name)}
     norms["lr_epoch"] = [cfgs[r].lr_at(int(e)) for r, e in zip(norms["run_id"], norms["epoch"])]
-    steps = {rid: math.ceil((c.data_options.get("n_train") or data.DATASETS[c.dataset].train_size) / c.batch_size)
-             for rid, c in cfgs.items()}
+    steps = {rid: c.steps_per_epoch for rid, c in cfgs.items()}
     return runs.merge(norms.assign(steps_per_epoch=norms["run_id"].map(steps)), on="run_id")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from lowrank import layout
 from lowrank.config import RunConfig
 from lowrank.logs import atomic_write_bytes
 
@@ -43,7 +44,7 @@ def config_hash(cfg: RunConfig) -> str:
 
 def checkpoint_path(ckpt_dir: Path, cfg: RunConfig) -> Path:
     """Where a run's checkpoint lives (outside its final outputs, so a failed job's cleanup keeps it)."""
-    return Path(ckpt_dir) / f"{cfg.run_id}.pt"
+    return layout.checkpoint_file(ckpt_dir, cfg.run_id)
 
 
 def previous_path(path: Path) -> Path:

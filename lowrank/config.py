@@ -8,6 +8,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from lowrank import registry
+
 
 class ConfigError(ValueError):
     """A bad setting; the message is one sentence naming the key and the value."""
@@ -84,6 +86,11 @@ class RunConfig:
         shared = {k: v for k, v in self.to_dict().items() if k not in PER_RUN_FIELDS}
         return hashlib.sha1(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:10]
 
+    @property
+    def steps_per_epoch(self) -> int:
+        """SGD steps in one epoch: ceil(training images / B), the last batch keeping the remainder."""
+        return math.ceil(registry.train_size(self.dataset, self.data_options) / self.batch_size)
+
     def lr_at(self, epoch: int) -> float:
         """Learning rate while training epoch `epoch` (1-based), as MultiStepLR.step(epoch) in the authors' code."""
         return self.lr * self.gamma ** sum(m <= epoch for m in self.milestones)
@@ -112,14 +119,13 @@ def _numbers(cfg: RunConfig) -> dict[str, object]:
 
 def validate(cfg: RunConfig) -> None:
     """Reject impossible settings before any work, one sentence naming the key."""
-    from lowrank import data, models
-
     for key, value in _numbers(cfg).items():
         _require(math.isfinite(value), key, value, "it must be a finite number")
-    _require(cfg.arch in models.ARCHS, "arch", cfg.arch, f"choose one of {', '.join(models.ARCHS)}")
-    _require(cfg.dataset in data.DATASETS, "dataset", cfg.dataset, f"choose one of {', '.join(data.DATASETS)}")
+    _require(cfg.arch in registry.ARCHS, "arch", cfg.arch, f"choose one of {', '.join(registry.ARCHS)}")
+    _require(cfg.dataset in registry.DATASETS, "dataset", cfg.dataset,
+             f"choose one of {', '.join(registry.DATASETS)}")
     for key in cfg.data_options:
-        accepted = data.dataset_options(cfg.dataset)
+        accepted = registry.dataset_options(cfg.dataset)
         _require(key in accepted, f"data_options.{key}", cfg.data_options[key],
                  f"{cfg.dataset} accepts {', '.join(accepted) or 'no options'}")
     _require(cfg.batch_size >= 1, "batch_size", cfg.batch_size, "it must be a positive integer")
@@ -142,10 +148,10 @@ def validate(cfg: RunConfig) -> None:
     for key, value in cfg.data_options.items():
         _require(isinstance(value, (int, float)) and not isinstance(value, bool), f"data_options.{key}", value,
                  "it must be a number")
-    size = data.train_size(cfg.dataset, cfg.data_options)
+    size = registry.train_size(cfg.dataset, cfg.data_options)
     _require(cfg.batch_size <= size, "batch_size", cfg.batch_size,
              f"the {cfg.dataset} training set has only {size} samples")
-    accepted = models.arch_options(cfg.arch)
+    accepted = registry.arch_options(cfg.arch)
     for key in cfg.arch_options:
         _require(key in accepted, f"arch_options.{key}", cfg.arch_options[key],
                  f"{cfg.arch} accepts {', '.join(accepted) or 'no options'}")

@@ -9,7 +9,6 @@ the device.
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import os
 import pickle
@@ -23,52 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Shape, class count and the authors' normalisation of one dataset."""
-
-    title: str  # human-readable name used in messages
-    channels: int
-    size: int  # side of the square image as stored (after `pad`)
-    classes: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    pad: int  # zero border added to the raw images at conversion (Pad(2): MNIST 28 -> 32)
-    torchvision: str | None  # torchvision.datasets class that reads the raw files; None = not torchvision's
-    train_size: int  # training images (synthetic: make_synthetic's default n_train)
-    sklearn: str | None = None  # sklearn.datasets loader of a dataset bundled with scikit-learn (no download)
-    white: int = 255  # raw value of a full-intensity pixel
-
-    @property
-    def prepared(self) -> bool:
-        """Whether the dataset is read from a prepared file root/<name>.pt (rather than generated)."""
-        return bool(self.torchvision or self.sklearn)
-
-    @property
-    def fill(self) -> tuple[float, ...]:
-        """Normalised value of a raw 0 pixel: what the authors' PIL crop/rotation pads with."""
-        return tuple(-m / s for m, s in zip(self.mean, self.std))
+from lowrank import layout
+from lowrank.config import AUGMENTATIONS
+from lowrank.registry import DATASETS, DatasetInfo, dataset_options, train_size  # noqa: F401 (the dataset API)
 
 
-_CIFAR100_MEAN = (0.5070751592371323, 0.48654887331495095, 0.4409178433670343)
-_CIFAR100_STD = (0.2673342858792401, 0.2564384629170883, 0.27615047132568404)
-
-DATASETS: dict[str, DatasetInfo] = {
-    # The authors normalise CIFAR-10 with CIFAR-100 statistics (conf/global_settings.py).
-    "cifar10": DatasetInfo("CIFAR-10", 3, 32, 10, _CIFAR100_MEAN, _CIFAR100_STD, 0, "CIFAR10", 50_000),
-    "mnist": DatasetInfo("MNIST", 1, 32, 10, (0.1307,), (0.3081,), 2, "MNIST", 60_000),
-    # FashionMNIST reuses the MNIST statistics in the authors' code.
-    "fashion_mnist": DatasetInfo("FashionMNIST", 1, 32, 10, (0.1307,), (0.3081,), 2, "FashionMNIST", 60_000),
-    "svhn": DatasetInfo("SVHN", 3, 32, 10, (0.5,) * 3, (0.5,) * 3, 0, "SVHN", 73_257),
-    # UCI optical recognition of handwritten digits (CC BY 4.0): 1,797 8x8 images with 17 grey levels (0..16),
-    # split 1,442 / 355 (DIGITS_TEST_SHARE); mean/std are the train split's, computed at load after resizing.
-    "digits": DatasetInfo("digits (UCI)", 1, 8, 10, (), (), 0, None, 1442, sklearn="load_digits", white=16),
-    # Generated already standardised; these are make_synthetic's defaults.
-    "synthetic": DatasetInfo("synthetic", 3, 32, 10, (0.0,) * 3, (1.0,) * 3, 0, None, 2048),
-}
-
-AUGMENTATIONS = ("none", "paper", "code")
 DIGITS_TEST_SHARE, DIGITS_SPLIT_SEED = 5, 0  # test = floor(n/5) images of each class, chosen by a seed-0 permutation
 
 
@@ -100,7 +58,7 @@ def prepare(name: str, root: str | Path, download: bool = True) -> Path:
     """Convert a torchvision (or scikit-learn) dataset once into the compact file root/<name>.pt; return its path."""
     info = _real(name)
     root = Path(root)
-    path = root / f"{name}.pt"
+    path = layout.dataset_file(root, name)
     if path.exists():
         return path
     if info.sklearn:
@@ -114,7 +72,7 @@ def prepare(name: str, root: str | Path, download: bool = True) -> Path:
         reason = "could not be downloaded (offline?)" if download else "downloading is disabled here"
         raise DatasetUnavailable(
             f"{info.title} is not in {root}/ and {reason}: run `python -m lowrank.data {name} --root {root}` "
-            f"on a machine with internet access, or copy {name}.pt into {root}/."
+            f"on a machine with internet access, or copy {path.name} into {root}/."
         ) from err
     blob = {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y,
             "source": f"torchvision {info.torchvision} {_torchvision().__version__}"}
@@ -123,7 +81,7 @@ def prepare(name: str, root: str | Path, download: bool = True) -> Path:
 
 def _save(blob: dict, root: Path, name: str) -> Path:
     """Write root/<name>.pt atomically: concurrent readers see either no file or the whole file."""
-    path = root / f"{name}.pt"
+    path = layout.dataset_file(root, name)
     fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -174,13 +132,6 @@ def load(name: str, root: str | Path, *, device: str | torch.device = "cpu", dty
                 classes=info.classes, fill=fill)
 
 
-def dataset_options(name: str) -> tuple[str, ...]:
-    """The options a dataset accepts (config `datasets.<name>` and a panel's `data`)."""
-    if name == "synthetic":
-        return tuple(inspect.signature(make_synthetic).parameters)
-    return ("size",) if DATASETS[name].sklearn else ()
-
-
 def check_options(name: str, options: dict) -> dict:
     """`options` unchanged, or a ValueError naming the first option dataset `name` does not accept."""
     accepted = dataset_options(name)
@@ -189,11 +140,6 @@ def check_options(name: str, options: dict) -> dict:
             raise ValueError(f"data option {key!r} is invalid for dataset {name!r}: it accepts "
                              f"{', '.join(accepted) or 'no options'}.")
     return options
-
-
-def train_size(name: str, options: dict) -> int:
-    """How many training images dataset `name` has with these options."""
-    return int(options.get("n_train", DATASETS[name].train_size))
 
 
 def make_synthetic(*, seed: int = 0, n_train: int = 2048, n_test: int = 512, channels: int = 3, size: int = 32,

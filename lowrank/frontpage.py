@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from lowrank import data, grid, models
+from lowrank import grid, registry
 from lowrank.config import RunConfig
 
 ASPECTS = ("data", "model", "epochs", "B")
@@ -13,10 +13,10 @@ ASPECTS = ("data", "model", "epochs", "B")
 
 def data_label(cfg: RunConfig) -> str:
     """A run's data as a reader needs it: name, channels × side², training images (e.g. 'digits (UCI) 1×16×16')."""
-    info = data.DATASETS[cfg.dataset]
+    info = registry.DATASETS[cfg.dataset]
     channels = cfg.data_options.get("channels", info.channels)
     side = cfg.data_options.get("size", info.size)
-    return f"{info.title} {channels}×{side}×{side}, {data.train_size(cfg.dataset, cfg.data_options):,} train"
+    return f"{info.title} {channels}×{side}×{side}, {registry.train_size(cfg.dataset, cfg.data_options):,} train"
 
 
 def setting(config: dict, name: str) -> dict[str, str]:
@@ -25,7 +25,7 @@ def setting(config: dict, name: str) -> dict[str, str]:
     runs = [fr.run for fr in grid.figure_runs(config, name)]
     preset = dict(config["models"][fig["model"]])
     arch = preset.pop("arch")
-    model = {**models.arch_options(arch), **preset}  # with the defaults, so a width the paper leaves default shows
+    model = {**registry.arch_options(arch), **preset}  # with the defaults, so a width the paper leaves default shows
     return {
         "data": "; ".join(sorted({data_label(r) for r in runs})),
         "model": arch + "".join(f" {k}={v}" for k, v in sorted(model.items())),

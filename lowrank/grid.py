@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from lowrank import data, models
+from lowrank import registry
 from lowrank.config import ConfigError, RunConfig
 
 # Run settings a figure may fix or vary, and how figures label them.
@@ -130,8 +130,8 @@ def early_stop_override(fig: dict, panel: dict) -> dict:
 def refuse_batches_of_one(name: str, cfg: RunConfig) -> None:
     """Stop before any work when a BatchNorm network would train on a batch of one sample (the last batch of an
     epoch keeps the remainder, drop_last=False as in the authors' loader): BatchNorm cannot train on one sample."""
-    n = data.train_size(cfg.dataset, cfg.data_options)
-    if models.has_batchnorm(cfg.arch) and (n % cfg.batch_size or cfg.batch_size) == 1:
+    n = registry.train_size(cfg.dataset, cfg.data_options)
+    if registry.has_batchnorm(cfg.arch) and (n % cfg.batch_size or cfg.batch_size) == 1:
         raise ConfigError(f"figures.{name}: dataset {cfg.dataset} has {n} training images, so batch_size="
                           f"{cfg.batch_size} leaves a batch of one sample, on which {cfg.arch}'s BatchNorm cannot "
                           f"train; choose another batch size.")

@@ -42,9 +42,9 @@ RULES = [
     f"Bound holds: only informative (run, layer, ε) rows count — bound < min(rows, cols), the rank every matrix "
     f"obeys anyway — at each run's last evaluation; fraction with rank ≤ bound ≥ {HOLD_SUPPORTED}: *supported*, "
     f"< {HOLD_REFUTED}: *not supported*; no informative row: *inconclusive*.",
-    f"Fig 18: the measured average rank at each plotted ε at the last evaluation against the bound (initial μ, "
-    f"λ per switches.bound_lambda), over the ε where the bound is below the largest possible average rank; "
-    f"same thresholds; none: *inconclusive*. The other λ reading is reported as a note.",
+    "Fig 18: the measured average rank at each plotted ε at the last evaluation against the bound (initial μ, "
+    "λ per switches.bound_lambda), over the ε where the bound is below the largest possible average rank; "
+    "same thresholds; none: *inconclusive*. The other λ reading is reported as a note.",
 ]
 SETTING = ["eps", "arch", "dataset", "batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma"]
 COLUMNS = ["claim", "verdict", "effect", "evidence", "rule"]

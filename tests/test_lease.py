@@ -52,8 +52,8 @@ def test_live_lease_blocks_until_released(tmp_path, monkeypatch):
     t, box, lines = acquire_in_thread(path, job_active=lambda job: True)
     time.sleep(0.5)
     assert t.is_alive() and "lease" not in box
-    assert lines == [f"lease run.lease: held by SLURM job 123 (pid 4242 on node7), heartbeat 0 s ago; "
-                     f"waiting for it to finish"]
+    assert lines == ["lease run.lease: held by SLURM job 123 (pid 4242 on node7), heartbeat 0 s ago; "
+                     "waiting for it to finish"]
     path.unlink()  # the holder finishes and releases it
     t.join(5)
     assert not t.is_alive() and box["lease"].holder.pid == os.getpid()

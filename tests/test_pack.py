@@ -18,7 +18,7 @@ from lowrank.engine.pack import Pack
 from lowrank.engine.records import new_state
 from lowrank.engine.sgd import sgd_columns, sgd_product_step_
 from lowrank.train import main, train_pack
-from test_train import Interrupt, interrupt_at, outputs, single_thread  # noqa: F401 (single_thread: autouse)
+from conftest import Interrupt, interrupt_at, outputs
 
 CPU = torch.device("cpu")
 # small versions of every architecture on 3x16x16 images; the ViT without dropout (see lowrank.engine's docstring)

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from lowrank.models import packed, packed_conv
 from lowrank.models.packed_conv import CANDIDATES, LayerShape
 from test_pack import configs, trained
-from test_train import single_thread  # noqa: F401 (autouse: one thread, as the engine's tests)
 
 # (C, O, kernel, stride, padding, bias, side): a ResNet-18 stem, block convs and 1x1 shortcut, a VGG-16 conv (bias)
 SHAPES = {

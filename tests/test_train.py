@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from lowrank.config import ConfigError, RunConfig
 from lowrank.checkpoints import checkpoint_path
 from lowrank.engine.loop import early_stop
 from lowrank.train import main, train_pack
+from conftest import Interrupt, interrupt_at, outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 # a tiny MLP-BN on 64 synthetic 3x8x8 images: 8 steps per epoch, well under a second per run
@@ -28,42 +28,12 @@ TINY = ["--arch", "mlp_bn", "--depth", "2", "--width", "8", "--dataset", "synthe
         "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One intra-op thread: on a busy 2-core machine OpenMP barriers make tiny ops 10-20x slower with two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class Interrupt(Exception):
-    """Stands in for a kill: raised from the progress log after an epoch, before that epoch's checkpoint."""
-
-
-def interrupt_at(epoch: int):
-    """A train_pack `log` callback that stops training when it reports `epoch`."""
-    def log(msg: str) -> None:
-        if f" epoch {epoch}/" in msg:
-            raise Interrupt(msg)
-    return log
-
-
 def tiny_config(**overrides) -> RunConfig:
     """The TINY run as a RunConfig."""
     settings = dict(arch="mlp_bn", dataset="synthetic", batch_size=8, lr=0.1, weight_decay=5e-3, momentum=0.9,
                     epochs=4, eval_every=2, arch_options={"depth": 2, "width": 8},
                     data_options={"n_train": 64, "n_test": 32, "size": 8})
     return RunConfig(**{**settings, **overrides})
-
-
-def outputs(run_dir: Path) -> dict[str, bytes]:
-    """A run's log files as bytes; summary.json without `runtime` (host, wall time and dates)."""
-    files = {name: (run_dir / name).read_bytes() for name in logs.FILES}
-    summary = json.loads(files["summary.json"])
-    del summary["runtime"]
-    files["summary.json"] = json.dumps(summary, sort_keys=True).encode()
-    return files
 
 
 def assert_complete(run_dir: Path, last_epoch: int, eval_epochs: list[int]) -> None:

@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 from lowrank import data as datasets
-from lowrank import engine, models
+from lowrank import engine, layout, models, registry
 from lowrank.config import ConfigError, RunConfig
 from lowrank.engine.device import KERNELS, parse_device
 from lowrank.engine.loop import train_pack
 
-# --<option> for every architecture size option, typed by its default (models.arch_options reads the signatures)
-ARCH_FLAGS = {name: type(default) for arch in models.ARCHS for name, default in models.arch_options(arch).items()}
+# --<option> for every architecture size option, typed by its default (read from the models' signatures)
+ARCH_FLAGS = registry.arch_option_types()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         runs = runs_from_args(args)
-        ckpt_dir = args.ckpt_dir or Path(f"{runs[0][1]}.ckpt")
+        ckpt_dir = args.ckpt_dir or layout.default_checkpoints_dir(runs[0][1])
         device = parse_device(args.device)
         statuses = train_pack(runs, data_root=args.data_root, ckpt_dir=ckpt_dir,
                               checkpoint_every=args.checkpoint_every, device=device, kernels=args.kernels,

@@ -2,16 +2,6 @@
 # the claims scorecard; the provenance record. All local rules: cheap, and they run on the submit host.
 
 
-def figure_run_files(wildcards):
-    """The logs of every run figure `fig` draws."""
-    return [f for rid in FIGURE_RUNS[wildcards.fig] for f in run_files(rid)]
-
-
-def all_run_files(wildcards):
-    """The logs of every run of the grid."""
-    return [f for rid in RUNS for f in run_files(rid)]
-
-
 rule aggregate_figure:
     input:
         runs=figure_run_files,
@@ -21,8 +11,10 @@ rule aggregate_figure:
     wildcard_constraints:
         fig="fig[0-9]+",
     params:
-        runs_dir=str(RESULTS / "runs"),
+        runs_dir=runs_folder,
         config=lambda wildcards: views.aggregate_view(config, wildcards.fig),
+    log:
+        log_path("aggregate_figure", "{fig}"),
     localrule: True
     script:
         "../scripts/aggregate_figure.py"
@@ -37,9 +29,11 @@ rule bound_vs_rank:
         summary=table_path("bound_summary"),
         curves=table_path("bound_eps_curves"),
     params:
-        runs_dir=str(RESULTS / "runs"),
+        runs_dir=runs_folder,
         run_ids=list(RUNS),
         config=views.comparison_view(config),
+    log:
+        log_path("bound_vs_rank", "bound_vs_rank"),
     localrule: True
     script:
         "../scripts/bound_vs_rank.py"
@@ -51,11 +45,13 @@ rule scorecard:
         comparison=table_path("bound_vs_rank"),
         code=module_files("scorecard"),
     output:
-        md=report(str(RESULTS / "scorecard.md"), caption="../report/scorecard.rst", category="Scorecard"),
-        html=str(RESULTS / "scorecard.html"),
+        md=report(scorecard_path("md"), caption="../report/scorecard.rst", category="Scorecard"),
+        html=scorecard_path("html"),
     params:
         figures=list(config["figures"]),
         config=views.scorecard_view(config),
+    log:
+        log_path("scorecard", "scorecard"),
     localrule: True
     script:
         "../scripts/scorecard.py"
@@ -63,7 +59,7 @@ rule scorecard:
 
 rule front_page:
     input:
-        scorecard=str(RESULTS / "scorecard.md"),
+        scorecard=scorecard_path("md"),
         paper=str(Path(workflow.basedir, "config.yaml")),
         code=module_files("frontpage"),
     output:
@@ -71,7 +67,7 @@ rule front_page:
     params:
         config=views.scorecard_view(config),
     log:
-        str(RESULTS / "logs" / "front_page.log"),
+        log_path("front_page", "front_page"),
     localrule: True
     script:
         "../scripts/front_page.py"
@@ -81,9 +77,11 @@ rule provenance:
     input:
         code=sorted(str(p) for p in CODE.rglob("*.py")),  # the code version it records
     output:
-        report(str(RESULTS / "provenance.md"), caption="../report/provenance.rst", category="Provenance"),
+        report(provenance_path(), caption="../report/provenance.rst", category="Provenance"),
     params:
         config=config,
+    log:
+        log_path("provenance", "provenance"),
     localrule: True
     script:
         "../scripts/provenance.py"

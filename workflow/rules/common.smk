@@ -13,8 +13,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from lowrank import data as lowrank_data
-from lowrank import grid, logs, squeue, views
+from lowrank import grid, layout, registry, squeue, views
 from lowrank.config import ConfigError
 
 
@@ -64,6 +63,7 @@ except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
 
 RESULTS = Path(config["results"])
+RUNS_DIR = layout.runs_dir(RESULTS)
 DATA_ROOT = Path(config["data_root"])
 PYTHON = sys.executable  # the interpreter running Snakemake (the project's venv): shell rules call it
 CODE = Path(workflow.basedir, "lowrank")  # package code that rules list as inputs, so edits re-run them
@@ -99,36 +99,35 @@ AGGREGATE_CODE = module_files("aggregate")
 PLOT_CODE = module_files("plots")
 
 
-# --- paths: every output location is derived here -------------------------------------------------------------
+# --- paths: every output location is derived here, from lowrank.layout (which the package uses too) -----------
 def run_dir(run_id):
     """Where one run's logs live."""
-    return RESULTS / "runs" / run_id
+    return layout.run_dir(RUNS_DIR, run_id)
 
 
 def run_files(run_id):
     """The log files one run writes (summary.json last)."""
-    return [str(run_dir(run_id) / name) for name in logs.FILES]
+    return [str(p) for p in layout.run_files(RUNS_DIR, run_id)]
 
 
 def checkpoint_dir():
     """Checkpoints live outside every rule's outputs, so a failed job's cleanup keeps them."""
-    return RESULTS / "checkpoints"
+    return layout.checkpoints_dir(RESULTS)
 
 
 def attempts_log(pack):
-    """A training job's history: every attempt's log behind a header, appended (Snakemake deletes the rule's
-    declared log when an attempt starts, so that log holds the latest attempt only)."""
-    return RESULTS / "logs" / "train" / "attempts" / f"{pack_name(pack)}.log"
+    """A training job's history of attempts (appended; the rule's own log holds the latest attempt only)."""
+    return layout.attempts_file(RESULTS, pack_name(pack))
 
 
 def table_path(name):
     """The tidy table behind figure `name` (or the comparison tables)."""
-    return str(RESULTS / "tables" / f"{name}.csv")
+    return str(layout.table_file(RESULTS, name))
 
 
 def figure_path(name, ext):
     """A rendered figure."""
-    return str(RESULTS / "figures" / f"{name}.{ext}")
+    return str(layout.figure_file(RESULTS, name, ext))
 
 
 def second_rendering(name):
@@ -149,14 +148,29 @@ def figure_outputs(name):
 
 def dataset_file(dataset):
     """The prepared dataset a run reads (none for the generated synthetic data)."""
-    if not lowrank_data.DATASETS[dataset].prepared:
+    if not registry.DATASETS[dataset].prepared:
         return []
-    return [str(DATA_ROOT / f"{dataset}.pt")]
+    return [str(layout.dataset_file(DATA_ROOT, dataset))]
+
+
+def scorecard_path(ext):
+    """The claims scorecard (md or html)."""
+    return str(layout.scorecard_file(RESULTS, ext))
+
+
+def provenance_path():
+    """The provenance record."""
+    return str(layout.provenance_file(RESULTS))
+
+
+def log_path(rule, name):
+    """The log of one job of `rule`."""
+    return str(layout.log_file(RESULTS, rule, name))
 
 
 def front_page_path():
     """The report's front page (Snakefile `report:`), written once the scorecard exists."""
-    return str(RESULTS / "report" / "front_page.rst")
+    return str(layout.front_page_file(RESULTS))
 
 
 def figure_targets(name):
@@ -165,19 +179,40 @@ def figure_targets(name):
     return figure_outputs(name) + [table_path(name)] + [f for rid in FIGURE_RUNS[name] for f in run_files(rid)]
 
 
+def figure_run_files(wildcards):
+    """The logs of every run figure `fig` draws (an input function)."""
+    return [f for rid in FIGURE_RUNS[wildcards.fig] for f in run_files(rid)]
+
+
+def all_run_files(wildcards):
+    """The logs of every run of the grid (an input function)."""
+    return [f for rid in RUNS for f in run_files(rid)]
+
+
+def runs_folder(wildcards, input):
+    """The runs folder holding the run logs a job reads (their grandparent): derived from the inputs, so it follows
+    them wherever they are."""
+    return str(Path(input.runs[0]).parents[1])
+
+
+def data_folder(wildcards, input):
+    """The folder of the prepared dataset a training job reads (its input; the data root for generated data)."""
+    return str(Path(input[0]).parent) if input else str(DATA_ROOT)
+
+
 def all_targets():
     """Every figure (with its table and runs), the bound-vs-rank comparison, the scorecard, the report's front page
     and the provenance."""
     out = [f for name in config["figures"] for f in figure_targets(name)]
     out += figure_outputs("bound_vs_rank") + [table_path("bound_vs_rank"), table_path("bound_summary"),
-                                             str(RESULTS / "scorecard.md"), str(RESULTS / "scorecard.html"),
-                                             str(RESULTS / "provenance.md"), front_page_path()]
+                                             scorecard_path("md"), scorecard_path("html"), provenance_path(),
+                                             front_page_path()]
     return list(dict.fromkeys(out))
 
 
 # --- packs ------------------------------------------------------------------------------------------------------
 def pack_name(pack):
-    """A readable, stable rule name for a pack: its shared settings and a hash of its members."""
+    """A pack's readable, stable name (its rule's): its shared settings and a hash of its members."""
     cfg = pack[0]
     digest = hashlib.sha1(" ".join(r.run_id for r in pack).encode()).hexdigest()[:8]
     return f"train_{cfg.arch}_{cfg.dataset}_b{cfg.batch_size}_{digest}"
@@ -193,8 +228,7 @@ def pack_runtime(pack):
     """A resource function: minutes = epochs × steps × step time for K runs × margin, growing with attempt (the
     per-run part of a step grows in proportion to the batch size above the table's `step_batch_size`)."""
     cfg, res = pack[0], pack_resources(pack)
-    n_train = lowrank_data.train_size(cfg.dataset, cfg.data_options)
-    steps = cfg.epochs * math.ceil(n_train / cfg.batch_size)
+    steps = cfg.epochs * cfg.steps_per_epoch
     per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / config["resources"]["step_batch_size"])
     seconds = steps * (res["step_seconds"] + per_run * len(pack))
     base = seconds * config["resources"]["runtime_margin"] / 60 + config["resources"]["runtime_overhead_min"]

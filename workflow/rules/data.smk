@@ -5,11 +5,14 @@
 
 rule prepare_data:
     output:
-        str(DATA_ROOT / "{dataset}.pt"),
+        str(layout.dataset_file(DATA_ROOT, "{dataset}")),
     log:
-        str(RESULTS / "logs" / "prepare_data" / "{dataset}.log"),
+        log_path("prepare_data", "{dataset}"),
     wildcard_constraints:
-        dataset="|".join(name for name, info in lowrank_data.DATASETS.items() if info.prepared),
+        dataset="|".join(name for name, info in registry.DATASETS.items() if info.prepared),
+    params:
+        python=PYTHON,
+        root=lambda wildcards, output: str(Path(output[0]).parent),
     localrule: True
     shell:
-        "{PYTHON} -m lowrank.data {wildcards.dataset} --root {DATA_ROOT} > {log} 2>&1"
+        "{params.python} -m lowrank.data {wildcards.dataset} --root {params.root} > {log} 2>&1"

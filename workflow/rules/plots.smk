@@ -17,6 +17,8 @@ for _fig in config["figures"]:
             figure=_fig,
             plot_eps=None,
             config=views.render_view(config, _fig),
+        log:
+            log_path("render", _fig),
         localrule: True
         script:
             "../scripts/render_figure.py"
@@ -37,6 +39,8 @@ for _fig in config["figures"]:
                 figure=_fig,
                 plot_eps=second_rendering(_fig),
                 config=views.render_view(config, _fig, second_rendering(_fig)),
+            log:
+                log_path("render", second_name(_fig)),
             localrule: True
             script:
                 "../scripts/render_figure.py"
@@ -59,6 +63,8 @@ rule render_bound_vs_rank:
         pdf=figure_path("bound_vs_rank", "pdf"),
     params:
         config=views.comparison_view(config),
+    log:
+        log_path("render", "bound_vs_rank"),
     localrule: True
     script:
         "../scripts/render_bound_vs_rank.py"

@@ -14,13 +14,13 @@ for _pack in PACKS:
         params:
             runs=[{"config": r.to_dict(), "out": str(run_dir(r.run_id))} for r in _pack],
             ckpt_dir=str(checkpoint_dir()),
-            data_root=str(DATA_ROOT),
+            data_root=data_folder,
             checkpoint_every=config["checkpoint_every"],
             kernels=config["gpu_kernels"],
             attempts_log=str(attempts_log(_pack)),
             lease_stale_after_s=config["lease_stale_after_s"],
         log:
-            str(RESULTS / "logs" / "train" / f"{pack_name(_pack)}.log"),
+            log_path("train", pack_name(_pack)),
         threads: pack_resources(_pack)["cpus"]
         resources:
             mem_mb=pack_resources(_pack)["mem_mb"],

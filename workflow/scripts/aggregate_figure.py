@@ -5,6 +5,9 @@ from pathlib import Path
 
 from lowrank import logs
 from lowrank.aggregate import figure_table
+from lowrank.joblog import log_stderr
+
+log_stderr(snakemake.log[0])  # noqa: F821
 
 try:
     table = figure_table(snakemake.params.config, snakemake.wildcards.fig,  # noqa: F821

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from lowrank import logs
 from lowrank.aggregate import bound_summary, bound_vs_rank, eps_curves
+from lowrank.joblog import log_stderr
+
+log_stderr(snakemake.log[0])  # noqa: F821
 
 runs_dir = Path(snakemake.params.runs_dir)  # noqa: F821
 try:

@@ -5,7 +5,10 @@ from importlib.metadata import version
 
 import yaml
 
+from lowrank.joblog import log_stderr
 from lowrank.provenance import code_label, code_version
+
+log_stderr(snakemake.log[0])  # noqa: F821
 
 PACKAGES = ("lowrank", "torch", "torchvision", "numpy", "pandas", "seaborn", "matplotlib", "scikit-learn",
             "snakemake", "snakemake-executor-plugin-slurm")

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from lowrank.joblog import log_stderr
 from lowrank.scorecard import scorecard, scorecard_html
+
+log_stderr(snakemake.log[0])  # noqa: F821
 
 tables = {name: pd.read_csv(path) for name, path in zip(snakemake.params.figures, snakemake.input.tables)}  # noqa: F821
 comparison = pd.read_csv(snakemake.input.comparison)  # noqa: F821

@@ -1,0 +1,81 @@
+"""The results layout: where every file of a build lives, for the workflow (common.smk) and the package alike.
+
+Torch-free and pure: each function maps a root folder and a name to a path, so moving a file moves it everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lowrank.logs import FILES
+
+
+def dataset_file(data_root: str | Path, name: str) -> Path:
+    """The prepared dataset `name` (lowrank.data.prepare writes it, training reads it)."""
+    return Path(data_root) / f"{name}.pt"
+
+
+def runs_dir(results: str | Path) -> Path:
+    """The folder holding one log folder per run."""
+    return Path(results) / "runs"
+
+
+def run_dir(runs: str | Path, run_id: str) -> Path:
+    """Where run `run_id`'s logs live inside the runs folder `runs` (runs_dir)."""
+    return Path(runs) / run_id
+
+
+def run_files(runs: str | Path, run_id: str) -> list[Path]:
+    """The log files run `run_id` writes (lowrank.logs.FILES, summary.json last)."""
+    return [run_dir(runs, run_id) / name for name in FILES]
+
+
+def checkpoints_dir(results: str | Path) -> Path:
+    """Checkpoints live outside every rule's outputs, so a failed job's cleanup keeps them."""
+    return Path(results) / "checkpoints"
+
+
+def checkpoint_file(ckpt_dir: str | Path, run_id: str) -> Path:
+    """Run `run_id`'s latest checkpoint in folder `ckpt_dir`."""
+    return Path(ckpt_dir) / f"{run_id}.pt"
+
+
+def default_checkpoints_dir(out: str | Path) -> Path:
+    """The checkpoint folder of a run trained by hand into `out` without --ckpt-dir: next to its logs."""
+    return Path(f"{out}.ckpt")
+
+
+def table_file(results: str | Path, name: str) -> Path:
+    """The tidy table behind figure `name` (or a comparison table)."""
+    return Path(results) / "tables" / f"{name}.csv"
+
+
+def figure_file(results: str | Path, name: str, ext: str) -> Path:
+    """A rendered figure."""
+    return Path(results) / "figures" / f"{name}.{ext}"
+
+
+def scorecard_file(results: str | Path, ext: str) -> Path:
+    """The claims scorecard (md or html)."""
+    return Path(results) / f"scorecard.{ext}"
+
+
+def provenance_file(results: str | Path) -> Path:
+    """The provenance record (code version, environment)."""
+    return Path(results) / "provenance.md"
+
+
+def front_page_file(results: str | Path) -> Path:
+    """The report's front page, written once the scorecard exists."""
+    return Path(results) / "report" / "front_page.rst"
+
+
+def log_file(results: str | Path, rule: str, name: str) -> Path:
+    """The log of one job of `rule` (`name`: its wildcard or pack)."""
+    return Path(results) / "logs" / rule / f"{name}.log"
+
+
+def attempts_file(results: str | Path, pack: str) -> Path:
+    """A training job's history: every attempt's log behind a header, appended (Snakemake deletes the rule's
+    declared log when an attempt starts, so that log holds the latest attempt only)."""
+    return Path(results) / "logs" / "train" / "attempts" / f"{pack}.log"
