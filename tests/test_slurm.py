@@ -469,10 +469,10 @@ def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp
     logdir = slurm_res / "slurm_logs"
     local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake",
                   *[local_res / "runs" / rid / "summary.json" for rid in ids], "--profile", "profiles/local",
-                  "--cores", "1", "--configfile", str(DEMO), str(over), "--config", f"results={local_res}"],
+                  "--cores", "1", "--configfile", *map(str, DEMO), str(over), "--config", f"results={local_res}"],
                  tmp_path / "local.log", cluster, timeout=900)
     args = [*[slurm_res / "runs" / rid / "summary.json" for rid in ids], "--profile", profile, "--configfile",
-            DEMO, over, "--slurm-logdir", logdir, "--config", f"results={slurm_res}"]
+            *DEMO, over, "--slurm-logdir", logdir, "--config", f"results={slurm_res}"]
     first = snakemake(args, cluster, tmp_path / "first.log", timeout=600)
 
     def job_of(batch_size: int) -> str | None:
@@ -535,9 +535,9 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
     lease_file = ckpt.with_suffix(".lease")
     history = slurm_res / "logs" / "train" / "attempts"
     local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake", str(local_res / target), "--profile",
-                  "profiles/local", "--cores", "1", "--configfile", str(DEMO), str(over),
+                  "profiles/local", "--cores", "1", "--configfile", *map(str, DEMO), str(over),
                   "--config", f"results={local_res}"], tmp_path / "local.log", cluster, timeout=600)
-    remote = snakemake([slurm_res / target, "--profile", profile, "--configfile", DEMO, over,
+    remote = snakemake([slurm_res / target, "--profile", profile, "--configfile", *DEMO, over,
                         "--slurm-logdir", slurm_res / "slurm_logs", "--config", f"results={slurm_res}"],
                        cluster, tmp_path / "slurm.log", timeout=600)
 
@@ -579,7 +579,7 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path):
     res = tmp_path / "slurm"
     config = demo_config(over, results=res)
     (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 16]
-    proc = snakemake([res / "runs" / cfg.run_id / "summary.json", "--profile", profile, "--configfile", DEMO, over,
+    proc = snakemake([res / "runs" / cfg.run_id / "summary.json", "--profile", profile, "--configfile", *DEMO, over,
                       "--slurm-logdir", res / "slurm_logs", "--config", f"results={res}"],
                      cluster, tmp_path / "slurm.log", timeout=300)
     ckpt = res / "checkpoints" / f"{cfg.run_id}.pt"
