@@ -200,7 +200,7 @@ def test_demo_workflow_through_slurm_matches_local_run(cluster, profile, tmp_pat
     for jobid in submitted:
         (log,) = (slurm_res / "slurm_logs").glob(f"rule_train_*/{jobid}.log")
         assert "1 of 1 steps (100%) done" in log.read_text()
-        assert job_state(cluster, jobid) in ("COMPLETED", "")  # "": squeue forgets a job MinJobAge after its end
+        assert settled_state(cluster, jobid) in ("COMPLETED", "")  # "": squeue forgets a job MinJobAge after its end
     for rule in ("aggregate_figure", "bound_vs_rank", "render_bound_vs_rank", "scorecard", "provenance"):
         assert re.search(rf"^localrule {rule}:", out, flags=re.M), rule
     assert len(set(re.findall(r"^localrule render_(fig\d+):", out, flags=re.M))) == len(config["figures"])
@@ -225,6 +225,15 @@ def checkpoint_epoch(path: Path) -> int | None:
 
 def job_state(env: dict, jobid: str) -> str:
     return slurm(env, "squeue", "-h", "-t", "all", "-j", jobid, "-o", "%T").stdout.strip()
+
+
+def settled_state(env: dict, jobid: str, timeout: float = 60) -> str:
+    """The job's state once SLURM has finished winding it down (COMPLETING is the step between a scancel and
+    CANCELLED, or between the script's end and COMPLETED)."""
+    deadline = time.monotonic() + timeout
+    while (state := job_state(env, jobid)) == "COMPLETING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return state
 
 
 def slurm_job_ids(logdir: Path) -> list[str]:
@@ -344,7 +353,7 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
     assert local.wait() == 0, local.output()[-6000:]
     jobs = slurm_job_ids(logdir)
     assert len(jobs) == 3, f"expected 3 SLURM jobs (attempts), got {jobs}"
-    assert job_state(cluster, jobs[2]) == "COMPLETED"
+    assert settled_state(cluster, jobs[2]) == "COMPLETED"
     (j1_log,) = logdir.glob(f"rule_train_*/{j1}.log")
     assert "DUE TO TIME LIMIT" in j1_log.read_text()
     out = remote.output()
@@ -588,6 +597,6 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path):
     assert job_state(cluster, job) == "RUNNING"
     os.killpg(proc.popen.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the controller's process group
     assert proc.wait() != 0
-    assert job_state(cluster, job) == "CANCELLED", proc.output()[-4000:]
+    assert settled_state(cluster, job) == "CANCELLED", proc.output()[-4000:]
     assert slurm(cluster, "squeue", "-h", "-o", "%i").stdout.split() == []
     assert 0 < checkpoint_epoch(ckpt) < 600
