@@ -596,7 +596,7 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path):
     (job,) = slurm_job_ids(res / "slurm_logs")
     assert job_state(cluster, job) == "RUNNING"
     os.killpg(proc.popen.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the controller's process group
-    assert proc.wait() != 0
+    proc.wait()  # Snakemake's exit status after Ctrl-C varies (0 or 1 seen): what it leaves behind is the test
     assert settled_state(cluster, job) == "CANCELLED", proc.output()[-4000:]
     assert slurm(cluster, "squeue", "-h", "-o", "%i").stdout.split() == []
     assert 0 < checkpoint_epoch(ckpt) < 600
