@@ -1,6 +1,7 @@
-"""GPU benchmark: the paper's ResNet-18, VGG-16-BN and ViT at B = 4, 8, 16 trained three ways: a plain per-run
-loop, N plain processes sharing the device (N = 4, 8), and fused packs of K = 1, 8, 32 runs; with images/s, model
-FLOPs utilisation, and the GPU-hours the whole paper grid (config.yaml) would take each way.
+"""GPU benchmark: the paper's ResNet-18, VGG-16-BN and ViT at B = 4, 8, 16 trained four ways: a plain per-run
+loop, N plain processes sharing the device (N = 4, 8), fused packs of K = 1, 8, 32 runs stepped eagerly, and the
+same packs stepped by CUDA graphs (`gpu_step: graph`); with images/s, model FLOPs utilisation, and the GPU-hours
+the whole paper grid (config.yaml) would take each way.
 
 The plain loop trains its runs one after another, so its model-steps/s do not depend on K: it is timed once per
 model and batch size (one run). N processes sharing the device each train one plain run over the same window
@@ -31,7 +32,9 @@ from lowrank.engine.device import KERNELS, kernel_flags
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn", "vit_small")  # config.yaml `models` entries of the table
 GRID_ONLY_MODELS = ("mlp_bn_10_100", "mlp_bn_2_10000", "res_bn_5_500")  # timed at one B, for the projection
 H200_FP32_TFLOPS = 67.0  # NVIDIA's H200 float32 peak without TF32 (dense)
-Method = tuple[str, int]  # ("plain", 1), ("shared", N processes) or ("fused", K runs per pack)
+Method = tuple[str, int]  # ("plain", 1), ("shared", N processes), ("fused" or "graph", K runs per pack)
+PACKED = {"fused": "eager", "graph": "graph"}  # the pack methods and the engine's step each times
+PACK_SIZE_SLACK = 0.05  # pack_size: the smallest K within 5 % of the best measured K's model-steps/s
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,9 @@ def cost_key(arch: str, options: dict) -> tuple:
 
 
 def method_label(method: Method) -> str:
-    """'plain', '4 procs', 'fused K=8'."""
+    """'plain', '4 procs', 'fused K=8', 'graph K=8'."""
     kind, n = method
-    return {"plain": "plain", "shared": f"{n} procs", "fused": f"fused K={n}"}[kind]
+    return {"plain": "plain", "shared": f"{n} procs"}.get(kind, f"{kind} K={n}")
 
 
 def train_flops_per_image(arch: str, options: dict, size: int) -> float:
@@ -78,7 +81,8 @@ def measure(setup: Setup, sharing: Sharing, arch: str, options: dict, batch: int
     cfgs = configs(arch, options, n, batch, batch * setup.steps, setup.size)
     try:
         data = load(cfgs[0], setup.device)
-        epoch = (fused_epoch if kind == "fused" else plain_epoch)(cfgs, data, setup.device)
+        epoch = (fused_epoch(cfgs, data, setup.device, PACKED[kind]) if kind in PACKED
+                 else plain_epoch(cfgs, data, setup.device))
         seconds = best_seconds({"epoch": epoch}, setup.device, setup.repeats, setup.measure_s)["epoch"]
     except torch.cuda.OutOfMemoryError:
         return "OOM"
@@ -107,7 +111,7 @@ def table(setup: Setup, sharing: Sharing) -> dict[str, dict]:
 
 def row(name: str, batch: int, method: Method, measured: dict, flops: float, peak_tflops: float) -> str:
     """One table row: model-steps/s, images/s, the fraction of peak, and the ratio to the plain loop and (for a
-    fused pack) to the best number of sharing processes at the same B."""
+    pack) to the best number of sharing processes at the same B."""
     rate = measured[batch, method]
     if not isinstance(rate, float):
         return f"{name:>16} {batch:>4} {method_label(method):>11} {rate:>8}"
@@ -115,7 +119,7 @@ def row(name: str, batch: int, method: Method, measured: dict, flops: float, pea
     plain = measured.get((batch, ("plain", 1)))
     shared = [r for (b, (kind, _)), r in measured.items() if b == batch and kind == "shared" and isinstance(r, float)]
     x_plain = f"{rate / plain:8.2f}" if isinstance(plain, float) else f"{'':>8}"
-    x_shared = f"{rate / max(shared):12.2f}" if method[0] == "fused" and shared else ""
+    x_shared = f"{rate / max(shared):12.2f}" if method[0] in PACKED and shared else ""
     return (f"{name:>16} {batch:>4} {method_label(method):>11} {rate:>8.0f} {images:>9.0f} "
             f"{images * flops / (peak_tflops * 1e12):>7.2%} {x_plain} {x_shared}")
 
@@ -145,20 +149,31 @@ def projection(rates: dict, runs: list[RunConfig], methods: tuple[Method, ...], 
         print(f"  {method_label(method):>11}: {hours:10.1f} {unit}{note}")
 
 
-def resource_fit(rates: dict[str, dict], presets: dict, batch: int) -> None:
-    """Print config.yaml `resources` step times per architecture: the least-squares line through the measured
-    seconds per pack step at `batch` against K (step_seconds + K x step_seconds_per_run)."""
-    print(f"config.yaml resources (seconds per pack step at B={batch} = step_seconds + K x step_seconds_per_run):")
+def resource_rows(rates: dict[str, dict], presets: dict, batch: int, resources: dict) -> list[str]:
+    """config.yaml `resources` rows per model and pack method, measured at `batch`: pack_size, the smallest K
+    whose model-steps/s are within PACK_SIZE_SLACK of the best K's (a larger pack gains little and schedules
+    coarser), and the least-squares line through the seconds per pack step against K (step_seconds + K x
+    step_seconds_per_run); memory, CPUs and GPUs as the config has them."""
+    rows = []
     for name, measured in rates.items():
-        points = [(k, k / r) for (b, (kind, k)), r in measured.items()
-                  if b == batch and kind == "fused" and isinstance(r, float)]
-        if len(points) < 2:
-            continue
-        mean_k = sum(k for k, _ in points) / len(points)
-        mean_t = sum(t for _, t in points) / len(points)
-        slope = sum((k - mean_k) * (t - mean_t) for k, t in points) / sum((k - mean_k) ** 2 for k, _ in points)
-        print(f"  {presets[name]['arch']} ({name}): step_seconds: {mean_t - slope * mean_k:.5f}, "
-              f"step_seconds_per_run: {slope:.5f}")
+        arch = presets[name]["arch"]
+        for method, step in PACKED.items():
+            points = {k: r for (b, (kind, k)), r in measured.items()
+                      if b == batch and kind == method and isinstance(r, float)}
+            if len(points) < 2:
+                continue
+            best = max(points.values())
+            size = min(k for k, r in points.items() if r >= (1 - PACK_SIZE_SLACK) * best)
+            times = [(k, k / r) for k, r in points.items()]
+            mean_k = sum(k for k, _ in times) / len(times)
+            mean_t = sum(t for _, t in times) / len(times)
+            slope = sum((k - mean_k) * (t - mean_t) for k, t in times) / sum((k - mean_k) ** 2 for k, _ in times)
+            kept = {k: v for k, v in {**resources["default"], **resources.get(arch, {})}.items()
+                    if k in ("mem_mb", "cpus", "gpus")}
+            fields = ", ".join(f"{k}: {v}" for k, v in kept.items())
+            rows.append(f"  {arch}: {{{fields}, pack_size: {size}, step_seconds: {mean_t - slope * mean_k:.5f}, "
+                        f"step_seconds_per_run: {slope:.5f}}}   # {name}, gpu_step: {step}")
+    return rows
 
 
 def main() -> None:
@@ -185,7 +200,7 @@ def main() -> None:
                for name, p in presets.items()}
     procs = tuple(args.procs or ((2,) if args.tiny else (4, 8)))
     ks = (1, 2) if args.tiny else (1, 8, 32)
-    methods = (("plain", 1), *(("shared", n) for n in procs), *(("fused", k) for k in ks))
+    methods = (("plain", 1), *(("shared", n) for n in procs), *((kind, k) for kind in PACKED for k in ks))
     setup = Setup(device=torch.device(args.device), models=models_, batches=(4, 8) if args.tiny else (4, 8, 16),
                   methods=methods, steps=3 if args.tiny else 20, size=16 if args.tiny else 32,
                   repeats=2 if args.tiny else 3, measure_s=1.0 if args.tiny else 6.0, total_s=args.budget_s,
@@ -195,10 +210,12 @@ def main() -> None:
           f"{setup.steps} steps per timed epoch, best of {setup.repeats}; model-steps/s = K x steps/s; "
           f"MFU against {args.peak_tflops:g} TFLOP/s; packed convolutions: "
           f"{sum(shape[0] == setup.device.type for shape in packed_conv.CHOICES)} layer shapes switched from grouped "
-          f"by lowrank/models/conv_table.py")
+          f"by lowrank/models/conv_table.py{'; graph rows step eagerly on a CPU' if setup.device.type == 'cpu' else ''}")
     with Sharing(max(procs), setup.device, args.kernels) as sharing, kernel_flags(args.kernels):
         rates = table(setup, sharing)
-    resource_fit(rates, presets, setup.batches[-1])
+    print(f"config.yaml resources, measured at B={setup.batches[-1]} (seconds per pack step = step_seconds + "
+          f"K x step_seconds_per_run; pack_size: the smallest K within {PACK_SIZE_SLACK:.0%} of the best):")
+    print("\n".join(resource_rows(rates, presets, setup.batches[-1], config["resources"])))
     by_cost = {cost_key(presets[name]["arch"], preset_options(presets[name])): r for name, r in rates.items()}
     unit = "GPU-hours" if setup.device.type == "cuda" else "CPU-hours"
     projection(by_cost, list(grid.all_runs(config).values()), methods, unit)

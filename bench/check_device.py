@@ -1,11 +1,13 @@
 """Device check: on a GPU (or any device), a pack of 3 runs equals the 3 runs trained alone and the same pack
-trained on the CPU, for every architecture, in float64 and float32; and the cost of the pack's layer metrics
-(batched singular values) against one training epoch of the paper's ResNet-18.
+trained on the CPU, for every architecture, in float64 and float32; the pack stepped by CUDA graphs equals it
+stepped eagerly, byte for byte; and the cost of the pack's layer metrics (batched singular values) against one
+training epoch of the paper's ResNet-18.
 
 Prints one table of max relative deviations (max |a - b| / max |b| over every weight, momentum and BatchNorm
-buffer), then whether a pack killed after epoch 1 and resumed writes the same bytes as an uninterrupted one, then
-the metrics-cost lines, all under the engine's default kernels ("exact"). float64 runs 2 epochs of 2 steps;
-float32 one step, as tests/test_pack.py (training amplifies float32 rounding chaotically in the tiny VGG).
+buffer), then the graph-vs-eager table, then whether a pack killed after epoch 1 and resumed writes the same bytes
+as an uninterrupted one (eager, and graph steps resumed against the eager run), then the metrics-cost lines, all
+under the engine's default kernels ("exact"). float64 runs 2 epochs of 2 steps; float32 one step, as
+tests/test_pack.py (training amplifies float32 rounding chaotically in the tiny VGG).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from bench.common import synced
 from lowrank import data as datasets
 from lowrank import models
 from lowrank.config import RunConfig
-from lowrank.engine.device import kernel_flags
+from lowrank.engine.device import STEPS, kernel_flags
 from lowrank.engine.pack import Pack
 from lowrank.engine.records import new_state
 from lowrank.train import train_pack
@@ -33,14 +35,21 @@ RUNS = [dict(lr=0.05, weight_decay=5e-3, momentum=0.0, seed=0), dict(lr=0.02, we
         dict(lr=0.1, weight_decay=1e-2, momentum=0.5, seed=2)]
 
 
-def trained(cfgs: list[RunConfig], device: torch.device, epochs: int) -> Pack:
-    """The runs as one pack after `epochs` epochs on `device`."""
+def trained(cfgs: list[RunConfig], device: torch.device, epochs: int, step: str = "eager") -> Pack:
+    """The runs as one pack after `epochs` epochs on `device`, its steps issued by `step`."""
     data = datasets.load("synthetic", "data", device=device, dtype=getattr(torch, cfgs[0].dtype),
                          options=cfgs[0].data_options)
-    pack = Pack.build([new_state(c, None, device) for c in cfgs], data, device)
+    pack = Pack.build([new_state(c, None, device) for c in cfgs], data, device, step)
     for epoch in range(1, epochs + 1):
         pack.train_epoch(epoch, data, None)
     return pack
+
+
+def state_bytes(pack: Pack) -> list[bytes]:
+    """Every byte a pack trains: each run's weights and momenta, the BatchNorm buffers, the last epoch's losses."""
+    tensors = [pack.run_vector(k, momentum) for k in range(len(pack.states)) for momentum in (False, True)]
+    tensors += [*pack.buffers.values(), pack.epoch_loss]
+    return [t.cpu().numpy().tobytes() for t in tensors]
 
 
 def deviation(a: Pack, b: Pack, rows: list[tuple[int, int]]) -> float:
@@ -70,6 +79,26 @@ def check(device: torch.device) -> None:
             print(f"{arch:>9} {dtype:>8} {solo:>13.2e} {cpu:>14.2e}", flush=True)
 
 
+def graph_check(device: torch.device) -> None:
+    """Print, per architecture (the ViT with and without dropout), whether the pack stepped by CUDA graphs holds the
+    same bytes as stepped eagerly after 4 epochs of 3 full batches and a partial one (each batch shape captured
+    after its warm-up steps, then replayed), float32."""
+    print(f"{'arch':>13} {'graph = eager':>14} {'max deviation':>14}   (3 runs, B=8, 4 epochs of 28 samples, float32)")
+    dropout = dict(SMALL["vit"], dropout=0.1, emb_dropout=0.1)
+    for name, arch, options in (*((a, a, o) for a, o in SMALL.items()), ("vit+dropout", "vit", dropout)):
+        cfgs = [RunConfig(arch=arch, dataset="synthetic", batch_size=8, arch_options=options, epochs=4,
+                          milestones=(3,), data_options={"n_train": 28, "n_test": 16, "size": 16}, **run)
+                for run in RUNS]
+        torch.manual_seed(0)  # dropout draws from the global generator: the same draws for both
+        eager = trained(cfgs, device, 4)
+        torch.manual_seed(0)
+        graph = trained(cfgs, device, 4, step="graph")
+        same = state_bytes(eager) == state_bytes(graph)
+        dev = deviation(graph, eager, [(k, k) for k in range(len(cfgs))])
+        print(f"{name:>13} {str(same):>14} {dev:>14.2e}{'' if graph.graphs else '   (no CUDA graphs here)'}",
+              flush=True)
+
+
 class _Stop(Exception):
     """Raised from the training log to kill a pack mid-run."""
 
@@ -79,9 +108,9 @@ def _stop_at_epoch_2(message: str) -> None:
         raise _Stop
 
 
-def resume_check(device: torch.device) -> None:
-    """Train a ResNet-18 pack of 3 for 3 epochs; again, killed at epoch 2 (checkpoint of epoch 1) and resumed; print
-    whether every log file is byte-identical."""
+def resume_check(device: torch.device, step: str) -> None:
+    """Train a ResNet-18 pack of 3 for 3 epochs eagerly; again with `step`, killed at epoch 2 (checkpoint of epoch
+    1) and resumed; print whether every log file is byte-identical."""
     cfgs = [RunConfig(arch="resnet18", dataset="synthetic", batch_size=8, epochs=3, eval_every=1,
                       arch_options=SMALL["resnet18"], data_options={"n_train": 64, "n_test": 16, "size": 16}, **run)
             for run in RUNS]
@@ -91,13 +120,15 @@ def resume_check(device: torch.device) -> None:
             runs = [(c, root / name / c.run_id) for c in cfgs]
             try:
                 train_pack(runs, ckpt_dir=root / f"{name}.ckpt", checkpoint_every=1, device=device,
+                           step=step if name == "run" else "eager",
                            log=_stop_at_epoch_2 if name == "run" else lambda m: None)
             except _Stop:
-                train_pack(runs, ckpt_dir=root / f"{name}.ckpt", device=device, log=lambda m: None)
+                train_pack(runs, ckpt_dir=root / f"{name}.ckpt", device=device, step=step, log=lambda m: None)
         files = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz")
         same = all((root / "ref" / c.run_id / f).read_bytes() == (root / "run" / c.run_id / f).read_bytes()
                    for c in cfgs for f in files)
-    print(f"ResNet-18 pack of 3 killed at epoch 2 and resumed: logs byte-identical to an uninterrupted run: {same}")
+    print(f"ResNet-18 pack of 3, {step} steps, killed at epoch 2 and resumed: logs byte-identical to an "
+          f"uninterrupted eager run: {same}", flush=True)
 
 
 def metrics_cost(device: torch.device, ks: tuple[int, ...], batch: int, steps: int) -> None:
@@ -131,7 +162,9 @@ def main() -> None:
               f"cudnn.deterministic={torch.backends.cudnn.deterministic}, "
               f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}")
         check(device)
-        resume_check(device)
+        graph_check(device)
+        for step in STEPS:
+            resume_check(device, step)
         metrics_cost(device, tuple(args.ks), 16, args.steps)
     assert models.ARCHS == tuple(SMALL), "every architecture is checked"
 

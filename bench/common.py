@@ -56,9 +56,10 @@ def plain_epoch(cfgs: list[RunConfig], data: datasets.Data, device: torch.device
     return epoch
 
 
-def fused_epoch(cfgs: list[RunConfig], data: datasets.Data, device: torch.device) -> Epoch:
-    """One epoch of all runs as one pack, through lowrank.engine.pack.Pack.train_epoch itself."""
-    pack = Pack.build([new_state(cfg, None, device) for cfg in cfgs], data, device)
+def fused_epoch(cfgs: list[RunConfig], data: datasets.Data, device: torch.device, step: str = "eager") -> Epoch:
+    """One epoch of all runs as one pack, through lowrank.engine.pack.Pack.train_epoch itself, its steps issued by
+    `step` (graph: CUDA graphs, captured in the first epoch, which best_seconds does not time)."""
+    pack = Pack.build([new_state(cfg, None, device) for cfg in cfgs], data, device, step)
     return lambda: pack.train_epoch(1, data, None)
 
 

@@ -2,7 +2,8 @@
 
 Prints the wall time per pack step (timed without the profiler), the device's busy time per step (the sum of its
 kernels' times, from torch.profiler; on a CPU, the operators' self time), their ratio (far below 100 %: the step
-waits on Python and kernel launches, not on the device), and the operators that take the most of it.
+waits on Python and kernel launches, not on the device), and the operators that take the most of it; then the wall
+time per step of the same pack stepped by CUDA graphs (`--step graph` profiles that one instead).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from bench.common import TINY, configs, fused_epoch, load, preset_options, synced
-from lowrank.engine.device import KERNELS, kernel_flags
+from lowrank.engine.device import KERNELS, STEPS, kernel_flags
 
 
 def main() -> None:
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="pack steps per profiled epoch")
     ap.add_argument("--rows", type=int, default=15, help="operators listed")
     ap.add_argument("--kernels", default="exact", choices=KERNELS, help="cuDNN settings")
+    ap.add_argument("--step", default="eager", choices=STEPS, help="the step profiled (the other is only timed)")
     args = ap.parse_args()
     for flag, value in (("--batch", args.batch), ("--k", args.k), ("--steps", args.steps)):
         if value < 1:
@@ -42,9 +44,15 @@ def main() -> None:
     cfgs = configs(preset["arch"], options, args.k, args.batch, args.batch * args.steps, 16 if args.tiny else 32)
     cuda = device.type == "cuda"
     with kernel_flags(args.kernels):
-        epoch = fused_epoch(cfgs, load(cfgs[0], device), device)
-        epoch()  # warm-up
-        wall_ms = min(synced(device, epoch) for _ in range(3)) * 1e3 / args.steps
+        data = load(cfgs[0], device)
+        walls = {}
+        for step in (args.step, *(s for s in STEPS if s != args.step)):
+            epoch = fused_epoch(cfgs, data, device, step)
+            epoch()  # warm-up (a graph is captured here)
+            walls[step] = min(synced(device, epoch) for _ in range(3)) * 1e3 / args.steps
+        epoch = fused_epoch(cfgs, data, device, args.step)
+        epoch()
+        wall_ms = walls[args.step]
         activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
         with profile(activities=activities) as prof:
             synced(device, epoch)
@@ -56,8 +64,11 @@ def main() -> None:
         busy_us = sum(e.self_cpu_time_total for e in ops)
     busy_ms = busy_us / 1e3 / args.steps
     print(f"{args.model}{' (TINY)' if args.tiny else ''} B={args.batch} K={args.k} on {device.type}, kernels "
-          f"{args.kernels}: {wall_ms:.2f} ms per pack step; {'device kernels' if cuda else 'operators'} busy "
-          f"{busy_ms:.2f} ms per step ({busy_ms / wall_ms:.0%} of the wall time)")
+          f"{args.kernels}, {args.step} steps: {wall_ms:.2f} ms per pack step; "
+          f"{'device kernels' if cuda else 'operators'} busy {busy_ms:.2f} ms per step "
+          f"({busy_ms / wall_ms:.0%} of the wall time)")
+    print("wall ms per pack step: " + ", ".join(f"{step} {ms:.2f}" for step, ms in walls.items())
+          + ("" if cuda else " (no CUDA graphs on a CPU: both eager)"))
     print(ops.table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=args.rows))
 
 

@@ -155,9 +155,16 @@ def run_figures(config: dict) -> dict[str, tuple[str, ...]]:
     return {rid: tuple(names) for rid, names in users.items()}
 
 
-def packs(runs: dict[str, RunConfig], pack_size: int,
-          users: dict[str, tuple[str, ...]] | None = None) -> list[list[RunConfig]]:
-    """Group fusable runs (same pack key) into packs of at most pack_size, deterministically.
+def arch_pack_sizes(config: dict) -> dict[str, int]:
+    """The architectures whose `resources` row sets its own pack_size (measured by bench/bench_gpu.py), and it."""
+    return {arch: row["pack_size"] for arch, row in config["resources"].items()
+            if isinstance(row, dict) and arch != "default" and "pack_size" in row}
+
+
+def packs(runs: dict[str, RunConfig], pack_size: int, users: dict[str, tuple[str, ...]] | None = None,
+          arch_sizes: dict[str, int] | None = None) -> list[list[RunConfig]]:
+    """Group fusable runs (same pack key) into packs of at most pack_size (arch_sizes: per architecture, over
+    pack_size), deterministically.
 
     With `users` (run_figures), a pack only holds runs drawn by the same set of figures, so building one
     figure never trains a run that only another figure needs.
@@ -168,7 +175,8 @@ def packs(runs: dict[str, RunConfig], pack_size: int,
     out = []
     for key in sorted(groups):
         members = groups[key]
-        out.extend(members[i:i + pack_size] for i in range(0, len(members), pack_size))
+        size = (arch_sizes or {}).get(members[0].arch, pack_size)
+        out.extend(members[i:i + size] for i in range(0, len(members), size))
     return out
 
 

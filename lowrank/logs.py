@@ -14,8 +14,8 @@ A finished run directory holds (``epoch`` always counts completed training epoch
 * ``summary.json`` — ``run_id``, ``config`` (the RunConfig), ``status`` ("finished" or "diverged"),
   ``diverged_epoch`` and ``diverged_reason`` ("nonfinite_loss" or "early_stop"), ``epochs_completed``,
   ``final`` (last evaluation and average rank per eps), ``layers`` (name, shape, m), ``code`` (git commit and
-  dirty flag, SHA-256 of the lowrank sources: lowrank.provenance), ``versions``, and
-  ``runtime`` (device, GPU kernels, host, wall time, start/end: the only fields that differ between identical runs).
+  dirty flag, SHA-256 of the lowrank sources: lowrank.provenance), ``versions``, and ``runtime`` (device, GPU
+  kernels and step mode, host, wall time, start/end: the only fields that differ between identical runs).
 
 ``summary.json`` is written last, so its presence marks a complete run; every file is written to a temporary
 name and renamed into place, so a half-written log never looks finished. ``check_run`` validates a run's files

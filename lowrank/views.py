@@ -50,7 +50,7 @@ def comparison_view(config: dict) -> dict:
 
 
 # Top-level keys that say where and how jobs run, never what a result holds.
-EXECUTION_KEYS = ("results", "data_root", "pack_size", "pack_scope", "checkpoint_every", "gpu_kernels",
+EXECUTION_KEYS = ("results", "data_root", "pack_size", "pack_scope", "checkpoint_every", "gpu_kernels", "gpu_step",
                   "lease_stale_after_s", "resources")
 
 

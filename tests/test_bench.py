@@ -3,6 +3,7 @@ the fastest correct one, writes a table PackedConv2d reads; the --tiny paths of 
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from pathlib import Path
@@ -34,10 +35,11 @@ def test_fastest_takes_the_quickest_eligible_candidate() -> None:
 
 
 def test_measure_flags_wrong_and_nondeterministic_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A candidate off by a permutation deviates by O(1) (WRONG); one adding fresh noise does not repeat its bytes;
-    the real candidates pass both checks."""
+    """A candidate off by a permutation deviates by O(1) (WRONG); one whose rounding differs from call to call does
+    not repeat its bytes; the real candidates pass both checks."""
+    scales = itertools.cycle([1 + 1e-6, 1 + 2e-6])  # two float32 values: consecutive calls always differ
     monkeypatch.setitem(CANDIDATES, "flipped", lambda *a: packed_conv.grouped(*a).flip(1))
-    monkeypatch.setitem(CANDIDATES, "noisy", lambda *a: packed_conv.grouped(*a) * (1 + 1e-6 * torch.rand(()).item()))
+    monkeypatch.setitem(CANDIDATES, "noisy", lambda *a: packed_conv.grouped(*a) * next(scales))
     results = bench_conv.measure(SHAPE, True, CPU, repeats=1, iters=1)
     assert results["flipped"].deviation > 0.1 and results["flipped"].deterministic and not results["flipped"].ok
     assert results["noisy"].deviation < 1e-4 and not results["noisy"].deterministic and not results["noisy"].ok
@@ -106,6 +108,24 @@ def test_row_gives_images_utilisation_and_ratios() -> None:
     assert line.split() == ["resnet18_leaky", "4", "fused", "K=8", "100", "400", "40.00%", "2.00", "1.25"]
     assert bench_gpu.row("resnet18_leaky", 4, ("fused", 32), measured, 1e9, 1.0).split()[-1] == "OOM"
     assert bench_gpu.row("resnet18_leaky", 4, ("shared", 8), measured, 1e9, 1.0).split()[-1] == "1.20"
+    measured[4, ("graph", 8)] = 160.0
+    line = bench_gpu.row("resnet18_leaky", 4, ("graph", 8), measured, 1e9, 1.0)
+    assert line.split() == ["resnet18_leaky", "4", "graph", "K=8", "160", "640", "64.00%", "3.20", "2.00"]
+
+
+def test_resource_rows_fit_step_times_and_pick_the_smallest_near_best_pack() -> None:
+    """Pack steps of exactly 6 ms + 4 ms per run give step_seconds 0.006 and 0.004 per run; K = 8 (210.5
+    model-steps/s) is more than 5 % below K = 32 (238.8), so pack_size is 32; a K = 16 within 5 % of K = 32 wins."""
+    rate = {k: k / (0.006 + 0.004 * k) for k in (1, 8, 32)}  # 100.0, 210.5, 238.8 model-steps/s
+    presets = {"resnet18_leaky": {"arch": "resnet18"}}
+    resources = {"default": {"mem_mb": 1000, "cpus": 2, "gpus": 1, "step_seconds": 1.0},
+                 "resnet18": {"mem_mb": 32000, "cpus": 8}}
+    rates = {"resnet18_leaky": {(16, ("fused", k)): r for k, r in rate.items()} | {(4, ("fused", 1)): 1.0}}
+    row, = bench_gpu.resource_rows(rates, presets, 16, resources)
+    assert row.split("#")[0].strip() == ("resnet18: {mem_mb: 32000, cpus: 8, gpus: 1, pack_size: 32, "
+                                         "step_seconds: 0.00600, step_seconds_per_run: 0.00400}")
+    rates["resnet18_leaky"][16, ("fused", 16)] = 0.96 * rate[32]
+    assert "pack_size: 16," in bench_gpu.resource_rows(rates, presets, 16, resources)[0]
 
 
 def test_bench_gpu_tiny_runs_every_method(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -113,10 +133,11 @@ def test_bench_gpu_tiny_runs_every_method(monkeypatch: pytest.MonkeyPatch, capsy
     with a rate, and a projection line per method."""
     out = run_main(bench_gpu, ["--tiny", "--device", "cpu", "--only", "mlp_bn_10_100", "--procs", "1"],
                    monkeypatch, capsys)
-    rows = re.findall(r"^ +mlp_bn_10_100 +8 +(plain|\d+ procs|fused K=\d+) +(\d+) ", out, flags=re.M)
-    assert [method for method, _ in rows] == ["plain", "1 procs", "fused K=1", "fused K=2"]
+    rows = re.findall(r"^ +mlp_bn_10_100 +8 +(plain|\d+ procs|(?:fused|graph) K=\d+) +(\d+) ", out, flags=re.M)
+    labels = ["plain", "1 procs", "fused K=1", "fused K=2", "graph K=1", "graph K=2"]
+    assert [method for method, _ in rows] == labels
     assert all(int(rate) > 0 for _, rate in rows)
-    for label in ("plain:", "1 procs:", "fused K=1:", "fused K=2:"):
+    for label in (f"{label}:" for label in labels):
         assert f"{label}" in out and "CPU-hours" in out.split(label)[1].splitlines()[0]
 
 
@@ -144,6 +165,8 @@ def test_profile_step_tiny_prints_the_step_and_its_operators(monkeypatch, capsys
     """`profile_step --tiny --device cpu`: the wall time per pack step, the busy time, and the operator table."""
     out = run_main(profile_step, ["--tiny", "--device", "cpu", "--k", "2", "--batch", "4", "--steps", "2",
                                   "--rows", "3"], monkeypatch, capsys)
-    wall, busy = map(float, re.search(r"B=4 K=2 on cpu, kernels exact: ([\d.]+) ms per pack step; operators busy "
-                                      r"([\d.]+) ms", out).groups())
+    wall, busy = map(float, re.search(r"B=4 K=2 on cpu, kernels exact, eager steps: ([\d.]+) ms per pack step; "
+                                      r"operators busy ([\d.]+) ms", out).groups())
     assert wall > 0 and busy > 0 and "aten::" in out
+    eager, graph = map(float, re.search(r"wall ms per pack step: eager ([\d.]+), graph ([\d.]+)", out).groups())
+    assert eager == wall and graph > 0

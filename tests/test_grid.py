@@ -114,6 +114,20 @@ def test_packs_group_only_fusable_runs_and_cover_every_run(paper):
     assert len(grid.packs(runs, 1)) == 283
 
 
+def test_a_resources_row_sets_its_architectures_pack_size(paper):
+    """resources.<arch>.pack_size (measured per architecture) overrides pack_size for that architecture only."""
+    runs = grid.all_runs(paper)
+    sized = grid.merge(paper, {"pack_size": 8, "resources": {"resnet18": {"pack_size": 32}, "vit": {"pack_size": 2}}})
+    assert grid.arch_pack_sizes(sized) == {"resnet18": 32, "vit": 2}
+    packs = grid.packs(runs, sized["pack_size"], None, grid.arch_pack_sizes(sized))
+    def largest(packs: list) -> dict[str, int]:
+        return {arch: max(len(p) for p in packs if p[0].arch == arch) for arch in {r.arch for r in runs.values()}}
+    default = largest(grid.packs(runs, 8))
+    assert default["resnet18"] == 8 and default["vit"] > 2
+    assert largest(packs) == {**default, "resnet18": 20, "vit": 2}  # 20: the most resnet18 runs one pack key has
+    assert sorted(r.run_id for p in packs for r in p) == sorted(runs)
+
+
 def test_packs_never_mix_runs_of_different_figure_sets(paper):
     users = grid.run_figures(paper)
     packs = grid.packs(grid.all_runs(paper), 8, users)
@@ -166,6 +180,7 @@ def test_default_demo_trains_on_digits_and_names_fig13s_stand_ins():
     ({"figures": {"fig02": {"vary": {"lr": []}}}}, ["lr", "[]"]),
     ({"pack_size": 0}, ["pack_size", "0"]),
     ({"gpu_kernels": "turbo"}, ["gpu_kernels", "turbo"]),
+    ({"gpu_step": "compiled"}, ["gpu_step", "compiled"]),
     ({"figures": {"fig02": {"early_stop_epoch": -1}}}, ["early_stop_epoch", "-1"]),
     ({"figures": {"fig12": {"panels": [{"early_stop_epoch": "never"}]}}}, ["early_stop_epoch", "never"]),
 ])

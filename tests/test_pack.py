@@ -3,6 +3,7 @@ isolation, resume, and the single-run engine against torch.optim.SGD."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 
@@ -161,6 +162,44 @@ def test_steps_leave_nothing_of_their_graph_behind():
     for epoch in range(2, 5):
         pack.train_epoch(epoch, data, None)
     assert not pack.net.tape and live_tensors() == before
+
+
+def test_step_reads_and_writes_fixed_memory_across_epochs():
+    """A CUDA graph replays a step on the memory it was captured on (lowrank.engine.graphs): every tensor the step
+    reads or writes (SGD columns, running totals, parameters, momenta, buffers) stays the tensor it was in epoch 1,
+    holding the current epoch's values (the learning rate after its decay at the milestone)."""
+    cfgs = configs("mlp_bn", "float64", n_train=20, milestones=(2,))
+    pack, data = trained(cfgs, epochs=1)
+    def addresses() -> list[int]:
+        columns = [getattr(c, f.name) for c in (pack.columns, pack.per_weight) for f in dataclasses.fields(c)]
+        tensors = [*columns, pack.bad, pack.loss_sum, pack.correct, pack.flat, pack.momentum_buf,
+                   *pack.weights.values(), *pack.momenta.values(), *pack.buffers.values()]
+        return [t.data_ptr() for t in tensors if t is not None]
+    before = addresses()
+    for epoch in (2, 3):
+        pack.train_epoch(epoch, data, None)
+    assert addresses() == before
+    assert pack.columns.neg_lr.flatten().tolist() == [-c.lr_at(3) for c in cfgs] == pytest.approx([-0.01, -0.004, -0.02])
+    assert pack.per_weight.neg_lr.data_ptr() == pack.columns.neg_lr.data_ptr()
+
+
+def test_columns_copy_refuses_columns_of_other_runs():
+    with_momentum, without = (sgd_columns(configs("mlp_bn", "float64", 16, runs=[run])[:1], 1, torch.float64, CPU)
+                              for run in (RUNS[1], RUNS[0]))
+    with pytest.raises(ValueError, match="columns of different runs: wd is set in only one of them"):
+        with_momentum.copy_(without)
+
+
+def test_graph_steps_are_eager_on_a_cpu():
+    """`step="graph"` asks for CUDA graphs; on a CPU the pack steps eagerly, to the same bytes."""
+    cfgs = configs("mlp_bn", "float32", n_train=20)
+    data = datasets.load("synthetic", "data", dtype=torch.float32, options=cfgs[0].data_options)
+    packs = [Pack.build([new_state(c, None, CPU) for c in cfgs], data, CPU, step) for step in ("eager", "graph")]
+    for pack in packs:
+        for epoch in (1, 2):
+            pack.train_epoch(epoch, data, None)
+    assert not packs[1].graphed and packs[1].graphs is None
+    assert all(torch.equal(packs[0].run_vector(k), packs[1].run_vector(k)) for k in range(len(cfgs)))
 
 
 def test_step_rejects_a_network_that_runs_a_linear_layer_twice():

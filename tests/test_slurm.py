@@ -165,7 +165,8 @@ def test_dry_run_prints_resources_of_every_training_job(tmp_path):
     assert proc.wait() == 0, proc.output()[-4000:]
     out = proc.output()
     blocks = re.findall(r"^rule (train_\w+):\n(.*?)(?=^\S)", out, flags=re.M | re.S)
-    n_packs = len(grid.packs(grid.all_runs(config), config["pack_size"], grid.run_figures(config)))
+    n_packs = len(grid.packs(grid.all_runs(config), config["pack_size"], grid.run_figures(config),
+                             grid.arch_pack_sizes(config)))
     assert len(blocks) == n_packs, f"{len(blocks)} training jobs in the dry run, {n_packs} packs in the grid"
     archs = sorted((k for k in table if isinstance(table[k], dict) and k != "default"), key=len, reverse=True)
     for name, body in blocks:

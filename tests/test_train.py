@@ -56,8 +56,8 @@ def test_same_seed_gives_identical_logs(tmp_path):
     assert_complete(tmp_path / "a", 4, [0, 2, 4])
     summary = logs.read_summary(tmp_path / "a")
     assert summary["status"] == "finished" and summary["epochs_completed"] == 4
-    assert sorted(summary["runtime"]) == ["device", "finished", "host", "kernels", "started", "wall_time_s"]
-    assert (summary["runtime"]["device"], summary["runtime"]["kernels"]) == ("cpu", "cpu")
+    assert sorted(summary["runtime"]) == ["device", "finished", "host", "kernels", "started", "step", "wall_time_s"]
+    assert [summary["runtime"][k] for k in ("device", "kernels", "step")] == ["cpu", "cpu", "cpu"]
     assert main([*TINY, "--seed", "1", "--out", str(tmp_path / "c")]) == 0
     assert outputs(tmp_path / "c")["layers.csv"] != outputs(tmp_path / "a")["layers.csv"]
 
@@ -254,6 +254,7 @@ def test_early_stop_judges_the_evaluations_the_authors_loop_judges():
     (["--device", "tpu9"], "device"),
     (["--eps", "2"], "eps"),
     (["--kernels", "turbo"], "kernels"),
+    (["--step", "compiled"], "step"),
     (["--lr", "inf"], "lr=inf"),
     (["--weight-decay", "nan"], "weight_decay=nan"),
     (["--data-option", "signal=inf"], "data_options.signal=inf"),
@@ -304,9 +305,11 @@ def test_a_failed_atomic_write_leaves_no_temporary(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["ranks.csv"] and target.read_bytes() == b"old"
 
 
-def test_train_pack_rejects_bad_kernels_before_any_work(tmp_path):
-    with pytest.raises(ConfigError, match="kernels='turbo' is invalid"):
-        train_pack([(tiny_config(), tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", kernels="turbo")
+@pytest.mark.parametrize("setting", [{"kernels": "turbo"}, {"step": "compiled"}])
+def test_train_pack_rejects_bad_gpu_settings_before_any_work(tmp_path, setting):
+    (key, value), = setting.items()
+    with pytest.raises(ConfigError, match=f"{key}='{value}' is invalid"):
+        train_pack([(tiny_config(), tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", **setting)
     assert not (tmp_path / "run").exists() and not (tmp_path / "ckpt").exists()
 
 

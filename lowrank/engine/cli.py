@@ -11,7 +11,7 @@ from pathlib import Path
 from lowrank import data as datasets
 from lowrank import engine, layout, models, registry
 from lowrank.config import ConfigError, RunConfig
-from lowrank.engine.device import KERNELS, parse_device
+from lowrank.engine.device import KERNELS, STEPS, parse_device
 from lowrank.engine.loop import train_pack
 
 # --<option> for every architecture size option, typed by its default (read from the models' signatures)
@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     ap.add_argument("--kernels", default="exact", choices=KERNELS,
                     help="GPU kernels: exact (no TF32, deterministic cuDNN) or fast (PyTorch's defaults)")
+    ap.add_argument("--step", default="eager", choices=STEPS,
+                    help="GPU steps: eager (kernel by kernel) or graph (each step replayed as a CUDA graph)")
     args = ap.parse_args(argv)
     if not args.spec:
         missing = [f for f in ("arch", "dataset", "batch_size", "lr", "weight_decay", "out")
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         device = parse_device(args.device)
         statuses = train_pack(runs, data_root=args.data_root, ckpt_dir=ckpt_dir,
                               checkpoint_every=args.checkpoint_every, device=device, kernels=args.kernels,
+                              step=args.step,
                               log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (ConfigError, datasets.DatasetUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,9 +1,12 @@
-"""Where a pack trains and under which GPU kernels.
+"""Where a pack trains, under which GPU kernels, and how its steps are issued.
 
 cuDNN settings per `kernels`. exact: no TF32 and deterministic algorithms (no effect on the CPU), so float32 stays
 float32, a pack equals its runs alone within float32 rounding, and a resumed run repeats the uninterrupted one bit
 for bit. fast: PyTorch's defaults (TF32 convolutions, non-deterministic algorithms), as the authors' code ran on
 Ampere or newer GPUs.
+
+Steps per `step` (STEPS; no effect on the CPU): eager issues each step's kernels one by one from Python; graph
+replays the step captured as a CUDA graph (lowrank.engine.graphs), the same kernels on the same memory.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from lowrank.config import ConfigError
 
 KERNELS = {"exact": {"deterministic": True, "allow_tf32": False},
            "fast": {"deterministic": False, "allow_tf32": True}}
+STEPS = ("eager", "graph")
 
 
 def kernel_flags(kernels: str):
@@ -21,6 +25,12 @@ def kernel_flags(kernels: str):
     if kernels not in KERNELS:
         raise ConfigError(f"kernels={kernels!r} is invalid: choose one of {', '.join(KERNELS)}.")
     return torch.backends.cudnn.flags(enabled=True, benchmark=False, **KERNELS[kernels])
+
+
+def check_step(step: str) -> None:
+    """Refuse a `step` that is not one of STEPS, naming it."""
+    if step not in STEPS:
+        raise ConfigError(f"step={step!r} is invalid: choose one of {', '.join(STEPS)}.")
 
 
 def default_device() -> torch.device:

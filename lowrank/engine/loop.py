@@ -16,7 +16,7 @@ import torch
 from lowrank import checkpoints, logs
 from lowrank import data as datasets
 from lowrank.config import ConfigError, RunConfig
-from lowrank.engine.device import default_device, kernel_flags
+from lowrank.engine.device import check_step, default_device, kernel_flags
 from lowrank.engine.pack import DTYPES, Pack
 from lowrank.engine.records import (conclude, new_state, record_layers, restore_logs, restore_run, run_checkpoint,
                                     shrink_checkpoint, write_outputs)
@@ -26,19 +26,21 @@ Log = Callable[[str], None]
 
 def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("data"), ckpt_dir: Path,
                checkpoint_every: int = 10, device: torch.device | None = None, kernels: str = "exact",
-               log: Log = print) -> list[str]:
-    """Train K runs as one pack, resuming from their checkpoints; write each run's logs; return the statuses."""
+               step: str = "eager", log: Log = print) -> list[str]:
+    """Train K runs as one pack, resuming from their checkpoints; write each run's logs; return the statuses.
+    kernels and step (lowrank.engine.device) say how a GPU runs the steps; neither changes what a run is."""
     if not runs:
         return []
-    check_request(runs, ckpt_dir, checkpoint_every, kernels)
+    check_request(runs, ckpt_dir, checkpoint_every, kernels, step)
     device = device or default_device()
     data = load_data(runs[0][0], data_root, device)
     fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
     runtime = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               "kernels": kernels if device.type == "cuda" else "cpu", "host": socket.gethostname(),
+               "kernels": kernels if device.type == "cuda" else "cpu",
+               "step": step if device.type == "cuda" else "cpu", "host": socket.gethostname(),
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     states = [new_state(cfg, out, device) for cfg, out in runs]
-    pack = Pack.build(states, data, device)
+    pack = Pack.build(states, data, device, step)
     resume(pack, ckpt_dir, log)
     pack = drop_stopped(pack, ckpt_dir, runtime)
     for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
@@ -48,13 +50,15 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     return [s.status for s in states]
 
 
-def check_request(runs: list[tuple[RunConfig, Path]], ckpt_dir: Path, checkpoint_every: int, kernels: str) -> None:
+def check_request(runs: list[tuple[RunConfig, Path]], ckpt_dir: Path, checkpoint_every: int, kernels: str,
+                  step: str) -> None:
     """Refuse a pack that cannot be trained as asked before any work, with one sentence naming the setting."""
     if len({cfg.pack_key for cfg, _ in runs}) != 1:
         raise ConfigError("runs of one pack must share everything but lr, weight_decay, momentum and seed.")
     if checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every={checkpoint_every!r} is invalid: it must be >= 1.")
     kernel_flags(kernels)
+    check_step(step)
     for what, path in [*(("output directory", out) for _, out in runs), ("checkpoint directory", ckpt_dir)]:
         check_writable(what, Path(path))
 

@@ -20,6 +20,7 @@ from torch import nn
 from lowrank import config
 from lowrank import data as datasets
 from lowrank import metrics, models
+from lowrank.engine.graphs import StepGraphs
 from lowrank.engine.records import RunState
 from lowrank.engine.sgd import Columns, sgd_columns, sgd_product_step_, sgd_step_
 from lowrank.models.packed import pack as packed_model
@@ -70,15 +71,26 @@ class Pack:
 
     def __init__(self, states: list[RunState], net: Network, *, flat: torch.Tensor, weights: dict[str, torch.Tensor],
                  buffers: dict[str, torch.Tensor], momentum_buf: torch.Tensor | None,
-                 momenta: dict[str, torch.Tensor | None], device: torch.device):
+                 momenta: dict[str, torch.Tensor | None], device: torch.device, graphed: bool = False):
         self.states, self.net, self.device, self.dtype = states, net, device, flat.dtype
         self.flat, self.weights, self.buffers = flat, weights, buffers
         self.momentum_buf, self.momenta = momentum_buf, momenta
         self.leaves: list[torch.Tensor] = []  # the flat rest's views, as bound for autograd (see bind)
+        # the epoch's SGD columns ([K, 1], and viewed [K, 1, 1] for the Linear weights), written in place each epoch
+        self.columns: Columns | None = None
+        self.per_weight: Columns | None = None
+        # the epoch's running totals per run: a non-finite loss seen, the summed batch losses, the correct samples
+        k = len(states)
+        self.bad = torch.zeros(k, dtype=torch.bool, device=device)
+        self.loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        self.correct = torch.zeros(k, dtype=torch.int64, device=device)
+        self.graphed = graphed  # step by CUDA graphs (lowrank.engine.graphs), made on the first epoch
+        self.graphs: StepGraphs | None = None
 
     @classmethod
-    def build(cls, states: list[RunState], data: datasets.Data, device: torch.device) -> Pack:
-        """The runs at initialisation: each run's own, exactly as if it were built alone (seeded by its seed)."""
+    def build(cls, states: list[RunState], data: datasets.Data, device: torch.device, step: str = "eager") -> Pack:
+        """The runs at initialisation: each run's own, exactly as if it were built alone (seeded by its seed).
+        step: "graph" replays each training step as a CUDA graph on a GPU (lowrank.engine.graphs); eager otherwise."""
         cfg = states[0].cfg
         def build_model() -> nn.Module:
             return models.build(cfg.arch, in_channels=data.channels, image_size=data.size,
@@ -97,7 +109,8 @@ class Pack:
         return cls(states, net, flat=flat, weights=weights,
                    buffers={n: torch.stack([b[n] for b in buffers]).to(device) for n in net.buffer_names},
                    momentum_buf=torch.zeros_like(flat) if momentum else None,
-                   momenta={n: torch.zeros_like(w) if momentum else None for n, w in weights.items()}, device=device)
+                   momenta={n: torch.zeros_like(w) if momentum else None for n, w in weights.items()}, device=device,
+                   graphed=step == "graph" and device.type == "cuda")
 
     def subset(self, mask: list[bool]) -> Pack:
         """The runs whose mask is True (the others diverged, finished or stand at another epoch), as a pack of
@@ -108,7 +121,7 @@ class Pack:
         return Pack([s for s, k in zip(self.states, mask) if k], self.net, flat=pick(self.flat),
                     weights={n: pick(w) for n, w in self.weights.items()},
                     buffers={n: pick(b) for n, b in self.buffers.items()}, momentum_buf=pick(self.momentum_buf),
-                    momenta={n: pick(b) for n, b in self.momenta.items()}, device=self.device)
+                    momenta={n: pick(b) for n, b in self.momenta.items()}, device=self.device, graphed=self.graphed)
 
     # --- parameters ---------------------------------------------------------------------------------------
     def _tensors(self, momentum: bool) -> dict[str, torch.Tensor] | None:
@@ -151,40 +164,52 @@ class Pack:
         return per_run(self.net.model(x), len(self.states))
 
     # --- one epoch ----------------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Write the runs' SGD settings of training epoch `epoch` into the pack's columns (in place after the first
+        epoch: a captured step reads them from their memory)."""
+        columns = sgd_columns([s.cfg for s in self.states], epoch, self.dtype, self.device)
+        if self.columns is None:
+            self.columns, self.per_weight = columns, columns.view(-1, 1, 1)
+        else:
+            self.columns.copy_(columns)
+
     def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor | None) -> torch.Tensor:
         """One epoch of SGD for every run; returns a [K] bool tensor: did the run diverge (a non-finite loss,
         or weights that overflowed in the epoch's last step, which only the next loss would show)."""
         cfg = self.states[0].cfg
         n, batch = data.train_x.shape[0], cfg.batch_size
-        columns = sgd_columns([s.cfg for s in self.states], epoch, self.dtype, self.device)
-        per_weight = columns.view(-1, 1, 1)
+        self.set_epoch(epoch)
         order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
-        bad = torch.zeros(len(self.states), dtype=torch.bool, device=self.device)
-        loss_sum = torch.zeros(len(self.states), dtype=torch.float64, device=self.device)
-        correct = torch.zeros(len(self.states), dtype=torch.int64, device=self.device)
+        for total in (self.bad, self.loss_sum, self.correct):
+            total.zero_()
+        if self.graphed and cfg.augmentation == "none" and (self.graphs is None or self.graphs.xs is not data.train_x):
+            self.graphs = StepGraphs(self, data.train_x, data.train_y)
         self.bind()
         self.net.model.train()
         for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
             idx = order[:, start:start + batch]
-            if cfg.augmentation == "none":
-                x = gather_packed(data.train_x, idx)
+            if cfg.augmentation != "none":
+                self.step(to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
+                                                 for i, s in zip(idx, self.states)])), data.train_y[idx])
+            elif self.graphs is not None:
+                self.graphs.step(idx)
             else:
-                x = to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
-                                           for i, s in zip(idx, self.states)]))
-            loss, hits = self.step(x, data.train_y[idx], columns, per_weight)
-            bad |= ~torch.isfinite(loss)
-            loss_sum += loss.double() * idx.shape[1]
-            correct += hits
+                self.batch_step(data.train_x, data.train_y, idx)
+        bad = self.bad.clone()
         for w in (self.flat, *self.weights.values()):
             bad |= ~torch.isfinite(w).flatten(1).all(1)
-        self.epoch_loss, self.epoch_acc = loss_sum / n, correct.double() / n  # for the progress line
+        self.epoch_loss, self.epoch_acc = self.loss_sum / n, self.correct.double() / n  # for the progress line
         return bad
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, columns: Columns,
-             per_weight: Columns) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]) with the epoch's columns
-        ([K, 1], and viewed [K, 1, 1] for the Linear weights); returns the K batch losses and correct counts (before
-        the step). One backward pass gives the flat rest's gradient and each Linear weight's gradient factors."""
+    def batch_step(self, xs: torch.Tensor, ys: torch.Tensor, idx: torch.Tensor) -> None:
+        """One SGD step of every run on its samples idx [K, B] of the on-device data (xs, ys), gathered straight
+        into the packed layout: the whole step a CUDA graph captures (lowrank.engine.graphs)."""
+        self.step(gather_packed(xs, idx), ys[idx])
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]) with the epoch's columns,
+        adding the batch losses and correct counts (before the step) to the pack's totals. One backward pass gives
+        the flat rest's gradient and each Linear weight's gradient factors."""
         logits = self.forward(x)
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         tape, linears = self.net.tape, self.net.linears
@@ -194,14 +219,17 @@ class Pack:
                                     materialize_grads=True)  # a parameter the loss does not use: zero gradient
         with torch.no_grad():  # run k's rows of each gradient are those of its own loss
             grad = torch.cat([g.flatten(1) for g in grads[:len(self.leaves)]], 1)
-            sgd_step_(self.flat, grad, self.momentum_buf, columns)
+            sgd_step_(self.flat, grad, self.momentum_buf, self.columns)
             # the Linear weights last and the first layer's last of all: a pack's largest weights (an MLP's first
             # layer) are then the freshest in cache when the next step's forward pass reads them (~4 % faster)
             for (module, x_in, _), grad_out in zip(reversed(tape), reversed(grads[len(self.leaves):])):
                 n = linears[module]
-                sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], per_weight)
+                sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], self.per_weight)
+            loss = loss.detach()
+            self.bad |= ~torch.isfinite(loss)
+            self.loss_sum += loss.double() * y.shape[1]
+            self.correct += (logits.detach().argmax(-1) == y).sum(1)
         tape.clear()
-        return loss.detach(), (logits.detach().argmax(-1) == y).sum(1)
 
     @torch.no_grad()
     def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:

@@ -35,6 +35,16 @@ class Columns:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         return Columns(**{name: None if t is None else t.view(*shape) for name, t in values.items()})
 
+    def copy_(self, other: Columns) -> None:
+        """Overwrite these columns' values with another epoch's of the same runs, in place: a captured step (CUDA
+        graph) reads its learning rates from these tensors' memory, so a new epoch writes into it."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if (mine is None) != (theirs is None):
+                raise ValueError(f"columns of different runs: {f.name} is set in only one of them")
+            if mine is not None:
+                mine.copy_(theirs)
+
 
 def sgd_columns(cfgs: list[RunConfig], epoch: int, dtype: torch.dtype, device: torch.device) -> Columns:
     """The runs' SGD settings for training epoch `epoch` as columns (see Columns)."""

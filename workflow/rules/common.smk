@@ -58,7 +58,8 @@ try:
     FIGURE_RUNS = {name: sorted({fr.run.run_id for fr in grid.figure_runs(config, name)})
                    for name in config["figures"]}
     PACKS = grid.packs(RUNS, config["pack_size"],
-                       grid.run_figures(config) if config["pack_scope"] == "figures" else None)
+                       grid.run_figures(config) if config["pack_scope"] == "figures" else None,
+                       grid.arch_pack_sizes(config))
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
 

@@ -17,6 +17,7 @@ for _pack in PACKS:
             data_root=data_folder,
             checkpoint_every=config["checkpoint_every"],
             kernels=config["gpu_kernels"],
+            step=config["gpu_step"],
             attempts_log=str(attempts_log(_pack)),
             lease_stale_after_s=config["lease_stale_after_s"],
         log:

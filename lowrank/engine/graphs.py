@@ -1,0 +1,68 @@
+"""A pack's training step replayed as CUDA graphs (`gpu_step: graph`): small steps on a GPU are launch-bound
+(hundreds of kernels of a few microseconds each, issued one by one from Python), and a graph issues them all at once.
+
+The whole step is captured: the batch gathered from the on-device data through a static index buffer, the forward
+and backward passes, the packed SGD update and the epoch's running totals (loss, correct, divergence flags). Its
+inputs live at fixed addresses that the graph reads at each replay: the pack's parameters, momenta and BatchNorm
+buffers (updated in place), the SGD columns (Pack.set_epoch writes each epoch's learning rates into them), the
+totals, and the index buffer, into which each step copies its rows of the epoch's data order. One graph per batch
+shape (the last, partial batch of an epoch gets its own), captured after WARMUP_STEPS eager steps of that shape (on
+the capture stream, so cuBLAS and cuDNN set up their handles and workspaces outside the capture; they are real
+steps of the training, not extra ones).
+
+The eager step (Pack.batch_step) is the reference and the CPU path: the graph replays the same kernels on the same
+memory, so under `gpu_kernels: exact` it gives the same bytes as eager; bench/check_device.py checks that on the
+device for every architecture. Augmented runs (a per-run Python loop over generators) always step eagerly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from lowrank.engine.pack import Pack
+
+WARMUP_STEPS = 2  # eager steps of a batch shape before it is captured
+
+
+class StepGraphs:
+    """The captured training steps of one pack on one dataset, one graph per batch size, sharing a memory pool."""
+
+    def __init__(self, pack: Pack, xs: torch.Tensor, ys: torch.Tensor):
+        self.pack, self.xs, self.ys = pack, xs, ys
+        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.index: dict[int, torch.Tensor] = {}  # the static index buffer [K, B] of each captured batch size
+        self.eager_steps: Counter[int] = Counter()
+        self.pool = None
+        self.stream = torch.cuda.Stream(pack.device)
+
+    def step(self, idx: torch.Tensor) -> None:
+        """One training step of every run on the samples idx [K, B] (the pack's totals accumulate it)."""
+        batch = idx.shape[1]
+        graph = self.graphs.get(batch)
+        if graph is not None:
+            self.index[batch].copy_(idx)
+            graph.replay()
+        elif self.eager_steps[batch] < WARMUP_STEPS:
+            self.eager_steps[batch] += 1
+            self.stream.wait_stream(torch.cuda.current_stream(self.pack.device))
+            with torch.cuda.stream(self.stream):
+                self.pack.batch_step(self.xs, self.ys, idx)
+            torch.cuda.current_stream(self.pack.device).wait_stream(self.stream)
+        else:
+            self.capture(idx)
+
+    def capture(self, idx: torch.Tensor) -> None:
+        """Capture the step of idx's batch size around a static copy of idx (capturing runs nothing), then replay
+        it once: that replay is this step."""
+        batch = idx.shape[1]
+        self.index[batch] = idx.clone()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool, stream=self.stream):
+            self.pack.batch_step(self.xs, self.ys, self.index[batch])
+        self.pool = graph.pool()
+        self.graphs[batch] = graph
+        graph.replay()
