@@ -24,7 +24,7 @@ from torch import Tensor
 
 from lowrank import layout
 from lowrank.config import AUGMENTATIONS
-from lowrank.registry import DATASETS, DatasetInfo, dataset_options, train_size  # noqa: F401 (the dataset API)
+from lowrank.registry import DATASETS, DatasetInfo, dataset_options
 
 
 DIGITS_TEST_SHARE, DIGITS_SPLIT_SEED = 5, 0  # test = floor(n/5) images of each class, chosen by a seed-0 permutation

@@ -40,6 +40,11 @@ def checkpoint_file(ckpt_dir: str | Path, run_id: str) -> Path:
     return Path(ckpt_dir) / f"{run_id}.pt"
 
 
+def lease_file(ckpt_dir: str | Path, run_id: str) -> Path:
+    """Run `run_id`'s lease (lowrank.lease) in checkpoint folder `ckpt_dir`: next to its checkpoint, one per run."""
+    return Path(ckpt_dir) / f"{run_id}.lease"
+
+
 def default_checkpoints_dir(out: str | Path) -> Path:
     """The checkpoint folder of a run trained by hand into `out` without --ckpt-dir: next to its logs."""
     return Path(f"{out}.ckpt")

@@ -1,4 +1,4 @@
-"""One trainer per run: a lease file next to the run's checkpoint, held by the job that trains it.
+"""One trainer per run: a lease file next to the run's checkpoint (layout.lease_file), held by the job that trains it.
 
 A lease is created with O_CREAT | O_EXCL and rewritten only by writing a temporary file and renaming it over the
 lease: both are atomic on local filesystems and on the NFS (v3+) and Lustre filesystems clusters share (flock is

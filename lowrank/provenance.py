@@ -1,5 +1,5 @@
 """Which code trained a run: the git commit (and whether the tree had uncommitted changes) and a hash of the lowrank
-package sources, recorded in summary.json; and the report's note when one figure mixes code versions.
+package sources, recorded in summary.json; and the report's note when one figure mixes versions of those sources.
 
 The source hash is the stable part: the same sources give the same hash wherever and whenever they run, so a
 resumed run records what an uninterrupted one does.
@@ -42,20 +42,32 @@ def code_version() -> dict:
     return {"commit": commit, "dirty": None if status is None else bool(status), "source_sha256": source_hash()}
 
 
+GIT = " (git "  # what code_label puts between the source hash and the git commit; source_of splits there
+
+
 def code_label(code: dict | None) -> str:
     """A short name of a code version, e.g. 'src 1a2b3c4d5e6f (git 0123abcd-dirty)'."""
     if not code:
         return "unrecorded (trained before code provenance)"
-    git = f" (git {code['commit'][:8]}{'-dirty' if code['dirty'] else ''})" if code.get("commit") else ""
+    git = f"{GIT}{code['commit'][:8]}{'-dirty' if code['dirty'] else ''})" if code.get("commit") else ""
     return f"src {code['source_sha256'][:12]}{git}"
 
 
+def source_of(label: str) -> str:
+    """The source-hash part of a code_label ('src 1a2b3c4d5e6f'; an unrecorded label is its own): what decides
+    whether two runs' numbers could differ, unlike the git commit or a tree dirty outside lowrank/."""
+    return label.split(GIT, 1)[0]
+
+
 def code_notes(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """One note naming the code versions behind each figure, and a warning per figure that mixes versions."""
+    """One note naming the code versions behind each figure, and a warning per figure whose runs were trained by
+    different lowrank sources (versions that differ only in git commit or dirty flag are the same trainer)."""
     versions = {name: sorted(t["code"].dropna().unique()) for name, t in tables.items() if "code" in t and len(t)}
+    sources = {name: len({source_of(label) for label in v}) for name, v in versions.items()}
     notes = ["Code behind the figures: " + "; ".join(f"{name}: {', '.join(v)}" for name, v in versions.items())
              + "."] if versions else []
-    notes += [f"WARNING: {name} mixes runs trained by {len(v)} code versions ({', '.join(v)}): retrain its "
-              "older runs or check that the engine change does not matter." for name, v in versions.items()
-              if len(v) > 1]
+    notes += [f"WARNING: {name} mixes runs trained by {sources[name]} versions of the lowrank sources "
+              f"({', '.join(v)}; compared: the source hash, not the git commit or dirty flag): retrain its older "
+              "runs or check that the engine change does not matter." for name, v in versions.items()
+              if sources[name] > 1]
     return notes

@@ -259,4 +259,4 @@ def test_tables_name_the_code_of_each_run_and_the_notes_warn_of_a_mix(tmp_path):
                                                      "(git 01234567-dirty)."]
     mixed = pd.concat([one, one.assign(code="src cdcdcdcdcdcd")])
     notes = provenance.code_notes({"fig14": mixed, "fig15": one})
-    assert len(notes) == 2 and notes[1].startswith("WARNING: fig14 mixes runs trained by 2 code versions")
+    assert len(notes) == 2 and notes[1].startswith("WARNING: fig14 mixes runs trained by 2 versions of the lowrank")

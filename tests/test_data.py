@@ -16,7 +16,8 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 
 from lowrank import data
-from lowrank.data import DATASETS, DatasetUnavailable, augment, load, make_synthetic, prepare
+from lowrank.data import DatasetUnavailable, augment, load, make_synthetic, prepare
+from lowrank.registry import DATASETS
 
 N_TRAIN, N_TEST = 10, 3  # CIFAR: 5 batches x 2 images
 
@@ -325,9 +326,3 @@ def test_a_dataset_file_that_would_run_code_is_refused(tmp_path):
     torch.save({"train_x": print}, tmp_path / "cifar10.pt")  # weights_only=False would unpickle a callable
     with pytest.raises(DatasetUnavailable, match="is corrupt"):
         load("cifar10", tmp_path)
-
-
-def test_train_size_counts_the_synthetic_option():
-    assert data.train_size("synthetic", {"n_train": 384}) == 384
-    assert data.train_size("synthetic", {}) == DATASETS["synthetic"].train_size
-    assert data.train_size("cifar10", {}) == 50_000

@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import pytest
 
-from lowrank import lease
+from lowrank import layout, lease
 from lowrank.lease import Holder
 
 HOST = lease.socket.gethostname()
@@ -35,7 +35,7 @@ def acquire_in_thread(path, **kw):
 
 def test_acquire_creates_the_lease_exclusively(tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "77")
-    path = tmp_path / "ckpt" / "run.lease"
+    path = layout.lease_file(tmp_path / "ckpt", "run")
     held = lease.acquire(path, stale_after=60)
     on_disk = json.loads(path.read_text())
     assert on_disk["job"] == "77" and on_disk["pid"] == os.getpid() and on_disk["host"] == HOST

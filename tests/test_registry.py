@@ -103,6 +103,15 @@ def test_the_synthetic_dataset_is_make_synthetics_defaults():
     assert registry.train_size("synthetic", {"n_train": 96}) == 96
 
 
+def test_train_size_counts_the_synthetic_option_and_lives_in_the_registry_only():
+    from lowrank import data
+
+    assert registry.train_size("synthetic", {"n_train": 384}) == 384
+    assert registry.train_size("synthetic", {}) == registry.DATASETS["synthetic"].train_size
+    assert registry.train_size("cifar10", {}) == 50_000
+    assert not hasattr(data, "train_size")  # callers ask the registry, not a re-export in lowrank.data
+
+
 def schema_lists(schema: dict) -> dict[str, list]:
     """The schema's enumerated names that registries and config.py also hold."""
     defs, props = schema["$defs"], schema["properties"]

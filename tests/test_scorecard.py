@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lowrank import aggregate, scorecard
+from lowrank import aggregate, provenance, scorecard
 from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
@@ -249,6 +249,27 @@ def test_each_run_counts_once_per_claim():
     assert rows.loc[LR_CLAIM, "evidence"] == "fig02, fig11 (60 runs)"
     alone = scorecard.claims(config_with("fig02"), {"fig02": tables["fig02"]}, empty_comparison())[0]
     assert alone.set_index("claim").loc[B_CLAIM, "effect"] == rows.loc[B_CLAIM, "effect"]
+
+
+def code(src: str, commit: str | None = None, dirty: bool = False) -> str:
+    """The code label of a run trained by lowrank sources hashing to `src` * 64, at git commit `commit` * 40."""
+    return provenance.code_label({"source_sha256": src * 64, "commit": commit and commit * 40, "dirty": dirty})
+
+
+@pytest.mark.parametrize("labels, warned", [
+    ((code("a", "1"), code("a", "1", dirty=True), code("a", "2")), False),  # only the git commit or dirty flag differ
+    ((code("a", "1"), code("b", "1")), True),  # one commit, other sources (e.g. a tree dirty inside lowrank/)
+    ((code("a", "1"), provenance.code_label(None)), True),  # an unrecorded run may have been any code
+])
+def test_a_figure_is_flagged_only_when_its_runs_sources_differ(labels, warned):
+    config = config_with("fig04")
+    table = final_table(config, "fig04", lambda r: r.batch_size)
+    table["code"] = [labels[i % len(labels)] for i in range(len(table))]
+    _, notes = scorecard.claims(config, {"fig04": table}, empty_comparison())
+    warnings = [n for n in notes if n.startswith("WARNING")]
+    assert len(warnings) == warned
+    assert all(label in (warnings or notes)[-1] for label in labels)  # the warning (else the note) names them all
+    assert all("compared: the source hash, not the git commit or dirty flag" in w for w in warnings)
 
 
 def test_markdown_and_html_state_the_rules():

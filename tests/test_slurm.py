@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lowrank import checkpoints, grid
+from lowrank import checkpoints, grid, layout
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -541,8 +541,8 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
     config = demo_config(over, results=slurm_res)
     (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 16]
     rid, target = cfg.run_id, f"runs/{cfg.run_id}/summary.json"
-    ckpt = slurm_res / "checkpoints" / f"{rid}.pt"
-    lease_file = ckpt.with_suffix(".lease")
+    ckpt = layout.checkpoint_file(layout.checkpoints_dir(slurm_res), rid)
+    lease_file = layout.lease_file(layout.checkpoints_dir(slurm_res), rid)
     history = slurm_res / "logs" / "train" / "attempts"
     local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake", str(local_res / target), "--profile",
                   "profiles/local", "--cores", "1", "--configfile", *map(str, DEMO), str(over),

@@ -1,9 +1,10 @@
 """Snakemake job: train one pack of runs with lowrank.train (resuming from checkpoints), one trainer per run.
 
-The job holds each run's lease (lowrank.lease, next to the run's checkpoint) while it trains, so a second job for
-the same runs (a restarted controller resubmits the jobs it finds incomplete) waits for the first to finish and then
-only writes the outputs from the finished checkpoints; a lease whose holder is gone is taken over. train_pack calls
-`log` once per epoch, right before it checkpoints: that call renews the leases' heartbeat.
+The job holds each run's lease (lowrank.lease; layout.lease_file puts it next to the run's checkpoint) while it
+trains, so a second job for the same runs (a restarted controller resubmits the jobs it finds incomplete) waits for
+the first to finish and then only writes the outputs from the finished checkpoints; a lease whose holder is gone is
+taken over. train_pack calls `log` once per epoch, right before it checkpoints: that call renews the leases'
+heartbeat.
 
 Everything goes to the rule's log (Snakemake deletes it when the next attempt starts, so it holds this attempt) and
 is appended to the pack's history (params.attempts_log), where every attempt starts with a header naming its SLURM
@@ -20,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from lowrank import lease
-from lowrank.checkpoints import checkpoint_path
+from lowrank import layout, lease
 from lowrank.config import RunConfig
 from lowrank.train import train_pack
 
@@ -46,7 +46,7 @@ with open(job.log[0], "a") as log, open(history_path, "a") as history:
         torch.set_num_threads(job.threads)
         runs = [(RunConfig.from_dict(r["config"]), Path(r["out"])) for r in job.params.runs]
         ckpt_dir = Path(job.params.ckpt_dir)
-        leases = [checkpoint_path(ckpt_dir, cfg).with_suffix(".lease") for cfg, _ in runs]
+        leases = [layout.lease_file(ckpt_dir, cfg.run_id) for cfg, _ in runs]
         with lease.holding(leases, stale_after=job.params.lease_stale_after_s, log=say) as held:
 
             def epoch_done(msg: str) -> None:
