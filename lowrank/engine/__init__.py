@@ -27,7 +27,10 @@ Limitation: dropout (the ViT's) draws one mask for the whole packed activation f
 dropout > 0 a run's masks depend on its pack mates and a pack is not bit-equal to its runs trained alone
 (everything else is per run: initialisation, data order, augmentation, BatchNorm statistics).
 
+On a GPU, `step="graph"` (config `gpu_step`) captures the whole training step once per batch shape as a CUDA graph
+and replays it (graphs); the eager step stays the reference and the CPU path.
+
 Modules, each read top to bottom: sgd (the packed SGD), pack (Pack: layout, binding, step, evaluation, layer
-metrics), records (RunState, status, logs, checkpoint glue), device (device and kernel policy), loop (train_pack),
-cli (`python -m lowrank.train`).
+metrics), graphs (the step as CUDA graphs), records (RunState, status, logs, checkpoint glue), device (device,
+kernel and step policy), loop (train_pack), cli (`python -m lowrank.train`).
 """

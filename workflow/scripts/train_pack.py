@@ -56,8 +56,7 @@ with open(job.log[0], "a") as log, open(history_path, "a") as history:
 
             statuses = train_pack(runs, data_root=Path(job.params.data_root), ckpt_dir=ckpt_dir,
                                   checkpoint_every=job.params.checkpoint_every, kernels=job.params.kernels,
-                                  step=job.params.step,
-                                  log=epoch_done)
+                                  step=job.params.step, log=epoch_done)
         for (cfg, out), status in zip(runs, statuses):
             say(f"{status}: {cfg.run_id} -> {out}")
     except BaseException:  # a crash (not a divergence): its traceback goes to the log Snakemake prints
