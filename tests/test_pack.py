@@ -3,9 +3,11 @@ isolation, resume, and the single-run engine against torch.optim.SGD."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
+import types
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from lowrank import data as datasets
 from lowrank import logs, models
 from lowrank.config import RunConfig
+from lowrank.engine.graphs import WARMUP_STEPS
 from lowrank.engine.pack import Pack
 from lowrank.engine.records import new_state
 from lowrank.engine.sgd import sgd_columns, sgd_product_step_
@@ -200,6 +203,65 @@ def test_graph_steps_are_eager_on_a_cpu():
             pack.train_epoch(epoch, data, None)
     assert not packs[1].graphed and packs[1].graphs is None
     assert all(torch.equal(packs[0].run_vector(k), packs[1].run_vector(k)) for k in range(len(cfgs)))
+
+
+class FakeGraph:
+    """A stand-in for torch.cuda.CUDAGraph on the CPU: `capture` runs nothing (the pack's tensors are put back as
+    they were), `replay` runs the captured step again, reading its inputs from the same memory."""
+
+    def __init__(self):
+        self.step, self.replays = None, 0
+
+    def replay(self):
+        self.replays += 1
+        self.step()
+
+    def pool(self):
+        return None
+
+
+@contextlib.contextmanager
+def fake_capture(graph: FakeGraph, pack: Pack, pool=None, stream=None):
+    tensors = [pack.flat, pack.momentum_buf, *pack.weights.values(), *pack.momenta.values(), *pack.buffers.values(),
+               pack.bad, pack.loss_sum, pack.correct]
+    saved = [None if t is None else t.clone() for t in tensors]
+    calls = []
+    real = pack.batch_step
+    pack.batch_step = lambda *args: (calls.append(args), real(*args))
+    yield
+    pack.batch_step = real
+    for t, s in zip(tensors, saved):
+        if t is not None:
+            t.copy_(s)
+    graph.step = lambda: real(*calls[0])
+
+
+def test_graph_steps_warm_up_capture_once_per_batch_shape_and_replay_the_same_training(monkeypatch):
+    """The bookkeeping of lowrank.engine.graphs on the CPU, with a fake graph (capturing runs nothing; a replay
+    re-runs the captured step on its static index buffer): WARMUP_STEPS eager steps of each batch shape, one
+    capture, then replays; the training equals eager steps byte for byte (each step's indices copied in, the
+    capture's step replayed once, no step run twice or skipped). 4 epochs of 2 full batches and a partial one."""
+    cfgs = configs("mlp_bn", "float32", n_train=20, epochs=4, milestones=(2,))
+    data = datasets.load("synthetic", "data", dtype=torch.float32, options=cfgs[0].data_options)
+    eager, graphed = (Pack.build([new_state(c, None, CPU) for c in cfgs], data, CPU) for _ in range(2))
+    graphed.graphed = True
+    stream = types.SimpleNamespace(wait_stream=lambda other: None)
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g, pool=None, stream=None: fake_capture(g, graphed, pool, stream))
+    for epoch in range(1, 5):
+        eager.train_epoch(epoch, data, None)
+        graphed.train_epoch(epoch, data, None)
+        assert torch.equal(eager.loss_sum, graphed.loss_sum) and torch.equal(eager.correct, graphed.correct)
+    graphs = graphed.graphs
+    assert sorted(graphs.graphs) == [4, 8] and graphs.eager_steps == {8: WARMUP_STEPS, 4: WARMUP_STEPS}
+    assert graphs.graphs[8].replays == 4 * 2 - WARMUP_STEPS and graphs.graphs[4].replays == 4 - WARMUP_STEPS
+    for k in range(len(cfgs)):
+        assert torch.equal(eager.run_vector(k), graphed.run_vector(k))
+        assert torch.equal(eager.run_vector(k, momentum=True), graphed.run_vector(k, momentum=True))
+    assert all(torch.equal(eager.buffers[n], graphed.buffers[n]) for n in eager.buffers)
 
 
 def test_step_rejects_a_network_that_runs_a_linear_layer_twice():
