@@ -79,6 +79,8 @@ def measure(setup: Setup, sharing: Sharing, arch: str, options: dict, batch: int
     if kind == "shared":
         return sharing.measure(n, arch, options, batch, setup.steps, setup.size, setup.measure_s / 2)
     cfgs = configs(arch, options, n, batch, batch * setup.steps, setup.size)
+    if setup.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(setup.device)
     try:
         data = load(cfgs[0], setup.device)
         epoch = (fused_epoch(cfgs, data, setup.device, PACKED[kind]) if kind in PACKED
@@ -97,7 +99,7 @@ def table(setup: Setup, sharing: Sharing) -> dict[str, dict]:
     rates: dict[str, dict] = {}
     deadline = time.perf_counter() + setup.total_s
     print(f"{'model':>16} {'B':>4} {'method':>11} {'steps/s':>8} {'images/s':>9} {'MFU':>7} {'x plain':>8} "
-          f"{'x best procs':>12}")
+          f"{'x best procs':>12}{'  peak memory' if setup.device.type == 'cuda' else ''}")
     for name, (arch, options) in setup.models.items():
         measured = rates.setdefault(name, {})
         flops = train_flops_per_image(arch, options, setup.size)
@@ -105,13 +107,16 @@ def table(setup: Setup, sharing: Sharing) -> dict[str, dict]:
             for method in setup.methods:
                 over = time.perf_counter() > deadline
                 measured[batch, method] = "skipped" if over else measure(setup, sharing, arch, options, batch, method)
-                print(row(name, batch, method, measured, flops, setup.peak_tflops), flush=True)
+                peak = (torch.cuda.max_memory_allocated(setup.device) / 2**30
+                        if setup.device.type == "cuda" and method[0] != "shared" and not over else None)
+                print(row(name, batch, method, measured, flops, setup.peak_tflops, peak), flush=True)
     return rates
 
 
-def row(name: str, batch: int, method: Method, measured: dict, flops: float, peak_tflops: float) -> str:
-    """One table row: model-steps/s, images/s, the fraction of peak, and the ratio to the plain loop and (for a
-    pack) to the best number of sharing processes at the same B."""
+def row(name: str, batch: int, method: Method, measured: dict, flops: float, peak_tflops: float,
+        peak_gib: float | None = None) -> str:
+    """One table row: model-steps/s, images/s, the fraction of peak, the ratio to the plain loop and (for a pack)
+    to the best number of sharing processes at the same B, and the peak device memory (how large a pack fits)."""
     rate = measured[batch, method]
     if not isinstance(rate, float):
         return f"{name:>16} {batch:>4} {method_label(method):>11} {rate:>8}"
@@ -120,8 +125,9 @@ def row(name: str, batch: int, method: Method, measured: dict, flops: float, pea
     shared = [r for (b, (kind, _)), r in measured.items() if b == batch and kind == "shared" and isinstance(r, float)]
     x_plain = f"{rate / plain:8.2f}" if isinstance(plain, float) else f"{'':>8}"
     x_shared = f"{rate / max(shared):12.2f}" if method[0] in PACKED and shared else ""
+    memory = f" {peak_gib:6.1f} GiB" if peak_gib is not None else ""
     return (f"{name:>16} {batch:>4} {method_label(method):>11} {rate:>8.0f} {images:>9.0f} "
-            f"{images * flops / (peak_tflops * 1e12):>7.2%} {x_plain} {x_shared}")
+            f"{images * flops / (peak_tflops * 1e12):>7.2%} {x_plain} {x_shared:>12}{memory}")
 
 
 def step_seconds(rates: dict, run: RunConfig, method: Method) -> float | None:

@@ -111,6 +111,8 @@ def test_row_gives_images_utilisation_and_ratios() -> None:
     measured[4, ("graph", 8)] = 160.0
     line = bench_gpu.row("resnet18_leaky", 4, ("graph", 8), measured, 1e9, 1.0)
     assert line.split() == ["resnet18_leaky", "4", "graph", "K=8", "160", "640", "64.00%", "3.20", "2.00"]
+    with_memory = bench_gpu.row("resnet18_leaky", 4, ("graph", 8), measured, 1e9, 1.0, peak_gib=3.25)
+    assert with_memory.split()[-3:] == ["2.00", "3.2", "GiB"] and with_memory.startswith(line.rstrip())
 
 
 def test_resource_rows_fit_step_times_and_pick_the_smallest_near_best_pack() -> None:

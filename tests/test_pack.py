@@ -4,7 +4,6 @@ isolation, resume, and the single-run engine against torch.optim.SGD."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import json
 import types
@@ -173,15 +172,13 @@ def test_step_reads_and_writes_fixed_memory_across_epochs():
     holding the current epoch's values (the learning rate after its decay at the milestone)."""
     cfgs = configs("mlp_bn", "float64", n_train=20, milestones=(2,))
     pack, data = trained(cfgs, epochs=1)
-    def addresses() -> list[int]:
-        columns = [getattr(c, f.name) for c in (pack.columns, pack.per_weight) for f in dataclasses.fields(c)]
-        tensors = [*columns, pack.bad, pack.loss_sum, pack.correct, pack.flat, pack.momentum_buf,
-                   *pack.weights.values(), *pack.momenta.values(), *pack.buffers.values()]
-        return [t.data_ptr() for t in tensors if t is not None]
-    before = addresses()
+    before = pack.step_addresses()
+    # 7 SGD columns (momentum and plain runs mixed, with weight decay) and their [K, 1, 1] views; 3 totals; the flat
+    # rest and its momentum; 4 Linear weights and their momenta; 3 BatchNorms' running mean, variance and count
+    assert len(before) == 2 * 7 + 3 + 2 + 2 * 4 + 3 * 3
     for epoch in (2, 3):
         pack.train_epoch(epoch, data, None)
-    assert addresses() == before
+    assert pack.step_addresses() == before
     assert pack.columns.neg_lr.flatten().tolist() == [-c.lr_at(3) for c in cfgs] == pytest.approx([-0.01, -0.004, -0.02])
     assert pack.per_weight.neg_lr.data_ptr() == pack.columns.neg_lr.data_ptr()
 
@@ -262,6 +259,9 @@ def test_graph_steps_warm_up_capture_once_per_batch_shape_and_replay_the_same_tr
         assert torch.equal(eager.run_vector(k), graphed.run_vector(k))
         assert torch.equal(eager.run_vector(k, momentum=True), graphed.run_vector(k, momentum=True))
     assert all(torch.equal(eager.buffers[n], graphed.buffers[n]) for n in eager.buffers)
+    graphed.flat = graphed.flat.clone()  # the graphs would go on training the old tensor
+    with pytest.raises(RuntimeError, match="has moved since its CUDA graph was captured"):
+        graphed.train_epoch(5, data, None)
 
 
 def test_step_rejects_a_network_that_runs_a_linear_layer_twice():

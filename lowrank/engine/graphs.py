@@ -29,18 +29,26 @@ WARMUP_STEPS = 2  # eager steps of a batch shape before it is captured
 
 
 class StepGraphs:
-    """The captured training steps of one pack on one dataset, one graph per batch size, sharing a memory pool."""
+    """The captured training steps of one pack on one dataset, one graph per batch size, sharing a memory pool.
+    It keeps no reference to its pack (each call is given it): a pack that is dropped frees its graphs' memory at
+    once, not at the next cyclic garbage collection."""
 
     def __init__(self, pack: Pack, xs: torch.Tensor, ys: torch.Tensor):
-        self.pack, self.xs, self.ys = pack, xs, ys
+        self.xs, self.ys, self.device = xs, ys, pack.device
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.index: dict[int, torch.Tensor] = {}  # the static index buffer [K, B] of each captured batch size
         self.eager_steps: Counter[int] = Counter()
         self.pool = None
         self.stream = torch.cuda.Stream(pack.device)
+        self.addresses: list[int] | None = None  # of the tensors the step reads and writes, when first captured
 
-    def step(self, idx: torch.Tensor) -> None:
-        """One training step of every run on the samples idx [K, B] (the pack's totals accumulate it)."""
+    def check(self, pack: Pack) -> None:
+        """Refuse to replay on tensors that moved since the capture (a graph would train the old memory)."""
+        if self.addresses is not None and pack.step_addresses() != self.addresses:
+            raise RuntimeError("a tensor of the pack's step has moved since its CUDA graph was captured")
+
+    def step(self, pack: Pack, idx: torch.Tensor) -> None:
+        """One training step of every run of `pack` on the samples idx [K, B] (the pack's totals accumulate it)."""
         batch = idx.shape[1]
         graph = self.graphs.get(batch)
         if graph is not None:
@@ -48,21 +56,22 @@ class StepGraphs:
             graph.replay()
         elif self.eager_steps[batch] < WARMUP_STEPS:
             self.eager_steps[batch] += 1
-            self.stream.wait_stream(torch.cuda.current_stream(self.pack.device))
+            self.stream.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self.stream):
-                self.pack.batch_step(self.xs, self.ys, idx)
-            torch.cuda.current_stream(self.pack.device).wait_stream(self.stream)
+                pack.batch_step(self.xs, self.ys, idx)
+            torch.cuda.current_stream(self.device).wait_stream(self.stream)
         else:
-            self.capture(idx)
+            self.capture(pack, idx)
 
-    def capture(self, idx: torch.Tensor) -> None:
+    def capture(self, pack: Pack, idx: torch.Tensor) -> None:
         """Capture the step of idx's batch size around a static copy of idx (capturing runs nothing), then replay
         it once: that replay is this step."""
         batch = idx.shape[1]
         self.index[batch] = idx.clone()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool, stream=self.stream):
-            self.pack.batch_step(self.xs, self.ys, self.index[batch])
+            pack.batch_step(self.xs, self.ys, self.index[batch])
         self.pool = graph.pool()
         self.graphs[batch] = graph
+        self.addresses = pack.step_addresses()
         graph.replay()

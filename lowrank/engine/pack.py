@@ -11,7 +11,7 @@ gradient of its own loss.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -184,6 +184,8 @@ class Pack:
             total.zero_()
         if self.graphed and cfg.augmentation == "none" and (self.graphs is None or self.graphs.xs is not data.train_x):
             self.graphs = StepGraphs(self, data.train_x, data.train_y)
+        if self.graphs is not None:
+            self.graphs.check(self)
         self.bind()
         self.net.model.train()
         for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
@@ -192,7 +194,7 @@ class Pack:
                 self.step(to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
                                                  for i, s in zip(idx, self.states)])), data.train_y[idx])
             elif self.graphs is not None:
-                self.graphs.step(idx)
+                self.graphs.step(self, idx)
             else:
                 self.batch_step(data.train_x, data.train_y, idx)
         bad = self.bad.clone()
@@ -200,6 +202,14 @@ class Pack:
             bad |= ~torch.isfinite(w).flatten(1).all(1)
         self.epoch_loss, self.epoch_acc = self.loss_sum / n, self.correct.double() / n  # for the progress line
         return bad
+
+    def step_addresses(self) -> list[int]:
+        """Where every tensor a training step reads or writes lives (SGD columns, running totals, parameters,
+        momenta, buffers): a captured step (CUDA graph) is valid only while these stay put."""
+        columns = [getattr(c, f.name) for c in (self.columns, self.per_weight) if c is not None for f in fields(c)]
+        tensors = [*columns, self.bad, self.loss_sum, self.correct, self.flat, self.momentum_buf,
+                   *self.weights.values(), *self.momenta.values(), *self.buffers.values()]
+        return [t.data_ptr() for t in tensors if t is not None]
 
     def batch_step(self, xs: torch.Tensor, ys: torch.Tensor, idx: torch.Tensor) -> None:
         """One SGD step of every run on its samples idx [K, B] of the on-device data (xs, ys), gathered straight
@@ -210,26 +220,28 @@ class Pack:
         """One SGD step of every run on its own batch (x packed [B, K·C, ...], y [K, B]) with the epoch's columns,
         adding the batch losses and correct counts (before the step) to the pack's totals. One backward pass gives
         the flat rest's gradient and each Linear weight's gradient factors."""
-        logits = self.forward(x)
-        loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         tape, linears = self.net.tape, self.net.linears
-        if len(tape) != len(linears) or len({layer for layer, _, _ in tape}) != len(linears):
-            raise ValueError("every Linear layer of a packed network must run exactly once per training step")
-        grads = torch.autograd.grad(loss.sum(), [*self.leaves, *(out for _, _, out in tape)],
-                                    materialize_grads=True)  # a parameter the loss does not use: zero gradient
-        with torch.no_grad():  # run k's rows of each gradient are those of its own loss
-            grad = torch.cat([g.flatten(1) for g in grads[:len(self.leaves)]], 1)
-            sgd_step_(self.flat, grad, self.momentum_buf, self.columns)
-            # the Linear weights last and the first layer's last of all: a pack's largest weights (an MLP's first
-            # layer) are then the freshest in cache when the next step's forward pass reads them (~4 % faster)
-            for (module, x_in, _), grad_out in zip(reversed(tape), reversed(grads[len(self.leaves):])):
-                n = linears[module]
-                sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], self.per_weight)
-            loss = loss.detach()
-            self.bad |= ~torch.isfinite(loss)
-            self.loss_sum += loss.double() * y.shape[1]
-            self.correct += (logits.detach().argmax(-1) == y).sum(1)
-        tape.clear()
+        try:
+            logits = self.forward(x)
+            loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+            if len(tape) != len(linears) or len({layer for layer, _, _ in tape}) != len(linears):
+                raise ValueError("every Linear layer of a packed network must run exactly once per training step")
+            grads = torch.autograd.grad(loss.sum(), [*self.leaves, *(out for _, _, out in tape)],
+                                        materialize_grads=True)  # a parameter the loss does not use: zero gradient
+            with torch.no_grad():  # run k's rows of each gradient are those of its own loss
+                grad = torch.cat([g.flatten(1) for g in grads[:len(self.leaves)]], 1)
+                sgd_step_(self.flat, grad, self.momentum_buf, self.columns)
+                # the Linear weights last and the first layer's last of all: a pack's largest weights (an MLP's
+                # first layer) are then the freshest in cache when the next step's forward pass reads them (~4 %)
+                for (module, x_in, _), grad_out in zip(reversed(tape), reversed(grads[len(self.leaves):])):
+                    n = linears[module]
+                    sgd_product_step_(self.weights[n], grad_out, x_in, self.momenta[n], self.per_weight)
+                loss = loss.detach()
+                self.bad |= ~torch.isfinite(loss)
+                self.loss_sum += loss.double() * y.shape[1]
+                self.correct += (logits.detach().argmax(-1) == y).sum(1)
+        finally:  # the tape holds the step's activations: never keep them past it, even when it fails
+            tape.clear()
 
     @torch.no_grad()
     def evaluate(self, data: datasets.Data, batch: int) -> list[dict]:
