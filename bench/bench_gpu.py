@@ -193,11 +193,15 @@ def main() -> None:
     ap.add_argument("--kernels", default="exact", choices=KERNELS, help="cuDNN settings, every method alike")
     ap.add_argument("--procs", type=int, nargs="+", help="numbers of plain processes sharing the device "
                     "(default 4 8; --tiny: 2)")
+    ap.add_argument("--ks", type=int, nargs="+", help="pack sizes K, fused and graph (default 1 8 32; --tiny: 1 2); "
+                    "larger K until OOM shows where the throughput curve ends")
     ap.add_argument("--peak-tflops", type=float, default=H200_FP32_TFLOPS,
                     help="the device's float32 peak in TFLOP/s, for utilisation (default: H200 without TF32)")
     args = ap.parse_args()
     if args.procs and min(args.procs) < 1:
         ap.error("--procs: every number of processes must be at least 1")
+    if args.ks and min(args.ks) < 1:
+        ap.error("--ks: every pack size must be at least 1")
     if args.peak_tflops <= 0:
         ap.error("--peak-tflops must be positive")
     config = yaml.safe_load(open(args.config))
@@ -205,7 +209,7 @@ def main() -> None:
     models_ = {name: (p["arch"], {**preset_options(p), **(TINY[name] if args.tiny else {})})
                for name, p in presets.items()}
     procs = tuple(args.procs or ((2,) if args.tiny else (4, 8)))
-    ks = (1, 2) if args.tiny else (1, 8, 32)
+    ks = tuple(args.ks or ((1, 2) if args.tiny else (1, 8, 32)))
     methods = (("plain", 1), *(("shared", n) for n in procs), *((kind, k) for kind in PACKED for k in ks))
     setup = Setup(device=torch.device(args.device), models=models_, batches=(4, 8) if args.tiny else (4, 8, 16),
                   methods=methods, steps=3 if args.tiny else 20, size=16 if args.tiny else 32,

@@ -154,6 +154,7 @@ def test_sharing_reports_a_failed_worker_and_goes_on() -> None:
 @pytest.mark.parametrize("module, argv, flag", [("bench_conv", ["--ks", "0"], "--ks"),
                                                 ("bench_conv", ["--iters", "0"], "--iters"),
                                                 ("bench_gpu", ["--procs", "4", "0"], "--procs"),
+                                                ("bench_gpu", ["--ks", "8", "0"], "--ks"),
                                                 ("bench_gpu", ["--peak-tflops", "0"], "--peak-tflops")])
 def test_bad_flags_stop_before_any_work(module: str, argv: list[str], flag: str, monkeypatch, capsys) -> None:
     """A count below 1 or a non-positive peak stops at parsing, naming the flag."""
