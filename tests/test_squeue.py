@@ -35,27 +35,27 @@ QUEUE = """\
 """
 
 
-def test_earlier_jobs_match_rule_and_directory():
+def test_workflow_jobs_match_rule_and_directory():
     rules = {"train_res_bn_synthetic_b4_a660f6ce", "train_res_bn_synthetic_b8_6f075bab"}
-    jobs = squeue.earlier_jobs(rules, "/work/flow", QUEUE)
+    jobs = squeue.workflow_jobs(rules, "/work/flow", QUEUE)
     assert [(j.job, j.state, j.rule) for j in jobs] == [
         ("101", "RUNNING", "train_res_bn_synthetic_b4_a660f6ce"),
         ("102", "PENDING", "train_res_bn_synthetic_b8_6f075bab")]
-    assert squeue.earlier_jobs(rules, "/work/other", QUEUE) == []
-    assert squeue.earlier_jobs({"train_x"}, "/work/flow", QUEUE) == []
+    assert squeue.workflow_jobs(rules, "/work/other", QUEUE) == []
+    assert squeue.workflow_jobs({"train_x"}, "/work/flow", QUEUE) == []
 
 
-def test_earlier_jobs_asks_squeue_for_this_users_active_jobs(tmp_path, monkeypatch):
+def test_workflow_jobs_asks_squeue_for_this_users_active_jobs(tmp_path, monkeypatch):
     fake_squeue(tmp_path, monkeypatch, f'echo "$@" > {tmp_path}/args; echo "7|RUNNING|rule_train_a|{tmp_path}"')
-    (job,) = squeue.earlier_jobs({"train_a"}, str(tmp_path))
+    (job,) = squeue.workflow_jobs({"train_a"}, str(tmp_path))
     assert job.job == "7"
     assert (tmp_path / "args").read_text().split()[:2] == ["--me", "-h"]
     fake_squeue(tmp_path, monkeypatch, "exit 1")
-    assert squeue.earlier_jobs({"train_a"}, str(tmp_path)) is None
+    assert squeue.workflow_jobs({"train_a"}, str(tmp_path)) is None
 
 
 def test_notice_lists_the_jobs_and_how_to_wait_or_cancel():
-    text = squeue.notice(squeue.earlier_jobs({"train_res_bn_synthetic_b4_a660f6ce",
+    text = squeue.notice(squeue.workflow_jobs({"train_res_bn_synthetic_b4_a660f6ce",
                                               "train_res_bn_synthetic_b8_6f075bab"}, "/work/flow", QUEUE))
     assert text.startswith("SLURM: 2 job(s) of an earlier run of this workflow are still queued or running:\n")
     assert "       101  RUNNING     train_res_bn_synthetic_b4_a660f6ce" in text
