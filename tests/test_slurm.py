@@ -1,7 +1,8 @@
 """The SLURM profile against a real single-node SLURM (tests/slurm/cluster.sh): the demo through SLURM equals a local
 run byte for byte; a training job resumes across preemption (requeue), its time limit (TIMEOUT) and scancel; a
 crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission; a controller
-killed and restarted trains no epoch twice; a killed job's stale lease is taken over.
+killed and restarted trains no epoch twice; a killed job's stale lease is taken over; Ctrl-C on the controller
+cancels its job.
 
 The session fixture installs SLURM (apt, root) and starts it; where that is impossible the tests skip, unless
 LOWRANK_REQUIRE_SLURM=1 (CI), where they fail. Every snakemake runs under a hard timeout that kills its process
@@ -621,8 +622,10 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path, d
         time.sleep(1)  # the plugin takes its jobs back into its list (milliseconds), then pauses 10 s
     os.killpg(proc.popen.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the controller's process group
     proc.wait()  # Snakemake's exit status after Ctrl-C varies (0 or 1 seen): what it leaves behind is the test
-    assert settled_state(cluster, job) == "CANCELLED", proc.output()[-4000:]
-    assert slurm(cluster, "squeue", "-h", "-o", "%i").stdout.split() == []
+    state, left = settled_state(cluster, job), slurm(cluster, "squeue", "-h", "-o", "%i").stdout.split()
+    cancel_all_jobs(cluster)  # when this test fails, its job must not run on into the next tests
+    assert state == "CANCELLED", proc.output()[-4000:]
+    assert left == []
     assert 0 < checkpoint_epoch(ckpt) < 600
     cancelled_by_hook = f"SLURM: cancelled 1 job(s) of this run still queued or running: {job}" in proc.output()
     assert cancelled_by_hook == during_query, proc.output()[-4000:]

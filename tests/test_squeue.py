@@ -1,4 +1,5 @@
-"""lowrank.squeue against a fake `squeue` on PATH: job liveness and the earlier controller's jobs."""
+"""lowrank.squeue against a fake `squeue`/`scancel` on PATH: job liveness, this workflow's jobs, cancelling those a
+stopped controller left."""
 
 import pytest
 
@@ -60,3 +61,27 @@ def test_notice_lists_the_jobs_and_how_to_wait_or_cancel():
     assert text.startswith("SLURM: 2 job(s) of an earlier run of this workflow are still queued or running:\n")
     assert "       101  RUNNING     train_res_bn_synthetic_b4_a660f6ce" in text
     assert "squeue --me -j 101,102" in text and "scancel 101 102" in text
+
+
+def test_left_behind_excludes_earlier_and_completing_jobs():
+    jobs = squeue.parse("7|RUNNING|rule_train_a|/w\n8|PENDING|rule_train_a|/w\n9|COMPLETING|rule_train_a|/w\n"
+                        "10|RUNNING|rule_train_a|/w\n")
+    assert [j.job for j in squeue.left_behind(jobs, {"7"})] == ["8", "10"]
+    assert [j.job for j in squeue.left_behind(jobs, set())] == ["7", "8", "10"]
+    assert squeue.left_behind(jobs, {"7", "8", "10"}) == []
+
+
+@pytest.mark.parametrize("script, expect", [
+    ('echo "$@" > "$ARGS"', True),
+    ("echo 'scancel: error: Unable to contact slurm controller' >&2; exit 1", False),
+    (None, False),  # no scancel at all
+])
+def test_cancel_runs_scancel_on_the_jobs(tmp_path, monkeypatch, script, expect):
+    if script is not None:
+        (tmp_path / "scancel").write_text(f"#!/bin/sh\n{script}\n")
+        (tmp_path / "scancel").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("ARGS", str(tmp_path / "args"))
+    assert squeue.cancel(squeue.parse("8|PENDING|rule_train_a|/w\n10|RUNNING|rule_train_a|/w\n")) is expect
+    if expect:
+        assert (tmp_path / "args").read_text().split() == ["8", "10"]
