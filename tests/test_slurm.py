@@ -626,6 +626,8 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path, d
     cancel_all_jobs(cluster)  # when this test fails, its job must not run on into the next tests
     assert state == "CANCELLED", proc.output()[-4000:]
     assert left == []
-    assert 0 < checkpoint_epoch(ckpt) < 600
+    # what the next start resumes from: the newest good checkpoint (a kill while one is written leaves the previous)
+    resume = checkpoints.load_latest(res / "checkpoints", cfg, pytest.fail)
+    assert resume is not None and 0 < resume["epoch"] < 600
     cancelled_by_hook = f"SLURM: cancelled 1 job(s) of this run still queued or running: {job}" in proc.output()
     assert cancelled_by_hook == during_query, proc.output()[-4000:]
