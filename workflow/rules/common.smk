@@ -13,7 +13,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from lowrank import grid, layout, registry, squeue, views
+from lowrank import grid, interrupt, layout, registry, squeue, views
 from lowrank.config import ConfigError
 
 
@@ -259,6 +259,10 @@ def warn_of_earlier_slurm_jobs():
     EARLIER_SLURM_JOBS = {j.job for j in jobs}
     if jobs:
         logger.warning(squeue.notice(jobs))
+
+
+# --- Ctrl-C: the main thread sees it at once (lowrank/interrupt.py), then nothing is left running ---------------
+interrupt.forward_ctrl_c_to_main_thread()
 
 
 # --- a SLURM controller stopped by Ctrl-C (or an error): the jobs the executor plugin did not cancel ------------
