@@ -602,7 +602,9 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path, d
     and the run's checkpoint stays for the next start (docs/slurm.md, 4a: aborting). Between two status queries the
     executor plugin cancels the job itself; during one it cancels nothing (it has taken its jobs out of its list
     while it queries them) and the workflow's onerror hook cancels what it left, and says so. The test signals in
-    each of these windows on purpose: without the hook the first case fails every time (the job keeps RUNNING)."""
+    each of these windows on purpose: without the hook the first case fails every time (the job keeps RUNNING).
+    Without lowrank/interrupt.py, about one run in ten failed as well, the SIGINT taken by another thread than
+    Snakemake's main one, which acted on it only when the job had run to COMPLETED (tests/test_interrupt.py)."""
     over = epochs_override(tmp_path, "fig08", 600, checkpoint_every=1)
     res = tmp_path / "slurm"
     config = demo_config(over, results=res)
