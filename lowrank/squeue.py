@@ -1,5 +1,6 @@
-"""What SLURM's queue says about jobs: is a lease holder's job still running, which jobs of an earlier controller
-of this workflow are still queued or running. Every query degrades to "cannot tell" without a reachable SLURM."""
+"""What SLURM's queue says about jobs: is a lease holder's job still running, which jobs of this workflow (of an
+earlier controller, or left by this one when it stopped) are still queued or running; and cancelling those left.
+Every query degrades to "cannot tell" without a reachable SLURM."""
 
 from __future__ import annotations
 
@@ -48,9 +49,9 @@ def parse(text: str) -> list[QueuedJob]:
     return jobs
 
 
-def earlier_jobs(rules: set[str], workdir: str, text: str | None = None) -> list[QueuedJob] | None:
-    """This user's queued or running jobs of `rules` submitted from `workdir` (by an earlier controller of this
-    workflow); None when squeue cannot tell. `text`: squeue's output, read from squeue when None."""
+def workflow_jobs(rules: set[str], workdir: str, text: str | None = None) -> list[QueuedJob] | None:
+    """This user's queued or running jobs of `rules` submitted from `workdir`: this workflow's jobs, whichever
+    controller submitted them; None when squeue cannot tell. `text`: squeue's output, read from squeue when None."""
     if text is None:
         r = _squeue("--me", "-h", "-t", "PENDING,RUNNING,REQUEUED,SUSPENDED,CONFIGURING,COMPLETING", "-o", FIELDS)
         if r is None or r.returncode != 0:
@@ -70,3 +71,18 @@ def notice(jobs: list[QueuedJob]) -> str:
             "  writes the outputs, holding its allocation meanwhile. To spare those allocations, stop now (Ctrl-C)\n"
             f"  and either wait for the earlier jobs to end (watch squeue --me -j {ids.replace(' ', ',')}) or\n"
             f"  cancel them (scancel {ids}; they resume from their checkpoints), then start again.")
+
+
+def left_behind(jobs: list[QueuedJob], earlier: set[str]) -> list[QueuedJob]:
+    """Of this workflow's `jobs`, those a stopped controller left to run on: not among the `earlier` ids (queued
+    before it started) and not already COMPLETING (being cancelled or ending by themselves)."""
+    return [j for j in jobs if j.job not in earlier and j.state != "COMPLETING"]
+
+
+def cancel(jobs: list[QueuedJob]) -> bool:
+    """scancel `jobs`; False when scancel is missing or fails (e.g. SLURM's controller is unreachable)."""
+    try:
+        r = subprocess.run(["scancel", *(j.job for j in jobs)], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0

@@ -13,7 +13,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from lowrank import grid, layout, registry, squeue, views
+from lowrank import grid, interrupt, layout, registry, squeue, views
 from lowrank.config import ConfigError
 
 
@@ -241,16 +241,58 @@ def pack_runtime(pack):
 
 
 # --- a SLURM controller started again: the jobs its predecessor left in the queue -----------------------------
+EARLIER_SLURM_JOBS = None  # ids of this workflow's jobs already queued when this controller started; None: unknown
+
+
+def slurm_controller():
+    """Is this Snakemake the controller of a SLURM run (not a local run, nor a job step inside SLURM)?"""
+    return workflow.executor_plugin is not None and workflow.executor_plugin.name.endswith("slurm")
+
+
 def warn_of_earlier_slurm_jobs():
     """Before a SLURM controller submits anything, name the training jobs an earlier controller of this workflow
     left queued or running (they keep going when it dies), and how to wait for or cancel them."""
-    jobs = squeue.earlier_jobs({pack_name(p) for p in PACKS}, workflow.workdir_init)
+    global EARLIER_SLURM_JOBS
+    jobs = squeue.workflow_jobs({pack_name(p) for p in PACKS}, workflow.workdir_init)
     if jobs is None:
         logger.warning("SLURM: squeue failed, so jobs of an earlier run of this workflow cannot be listed.")
-    elif jobs:
+        return
+    EARLIER_SLURM_JOBS = {j.job for j in jobs}
+    if jobs:
         logger.warning(squeue.notice(jobs))
 
 
+# --- Ctrl-C: the main thread sees it at once (lowrank/interrupt.py), then nothing is left running ---------------
+interrupt.forward_ctrl_c_to_main_thread()
+
+
+# --- a SLURM controller stopped by Ctrl-C (or an error): the jobs the executor plugin did not cancel ------------
+def cancel_slurm_jobs_left_behind():
+    """scancel this controller's training jobs still queued or running once it has stopped. The executor plugin
+    cancels only the jobs in its list, and while it asks SLURM for their status it has taken them all out of that
+    list (snakemake-interface-executor-plugins 9.4, RemoteExecutor._wait_for_jobs): a Ctrl-C at that moment
+    cancels nothing (docs/slurm.md, 4a: aborting)."""
+    jobs = squeue.workflow_jobs({pack_name(p) for p in PACKS}, workflow.workdir_init)
+    if jobs is None or EARLIER_SLURM_JOBS is None:
+        logger.warning("SLURM: squeue failed, so the jobs this run may have left queued or running cannot be "
+                       "listed: check `squeue --me` and scancel them.")
+        return
+    left = squeue.left_behind(jobs, EARLIER_SLURM_JOBS)
+    if not left:
+        return
+    ids = " ".join(j.job for j in left)
+    if squeue.cancel(left):
+        logger.warning(f"SLURM: cancelled {len(left)} job(s) of this run still queued or running: {ids}")
+    else:
+        logger.warning(f"SLURM: scancel failed for job(s) {ids} of this run still queued or running: check "
+                       "`squeue --me` and scancel them.")
+
+
 onstart:
-    if workflow.executor_plugin is not None and workflow.executor_plugin.name.endswith("slurm"):
+    if slurm_controller():
         warn_of_earlier_slurm_jobs()
+
+
+onerror:
+    if slurm_controller():
+        cancel_slurm_jobs_left_behind()
