@@ -216,13 +216,11 @@ def test_demo_workflow_through_slurm_matches_local_run(cluster, profile, tmp_pat
 
 
 # --- (b) resume across the time limit, preemption and scancel ---------------------------------------------------
-def checkpoint_epoch(path: Path) -> int | None:
-    import torch
-
-    try:
-        return int(torch.load(path, weights_only=False)["epoch"])
-    except (FileNotFoundError, EOFError, RuntimeError):
-        return None
+def resume_epoch(ckpt_dir: Path, cfg) -> int | None:
+    """The epoch a start of run `cfg` resumes from: its newest good checkpoint, as the trainer picks it (a kill
+    while a checkpoint is written leaves the previous one); None when it has none."""
+    ckpt = checkpoints.load_latest(ckpt_dir, cfg, pytest.fail)
+    return None if ckpt is None else int(ckpt["epoch"])
 
 
 def job_state(env: dict, jobid: str) -> str:
@@ -315,7 +313,7 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
     (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 4]
     assert cfg.epochs == epochs
     rid = cfg.run_id
-    ckpt = slurm_res / "checkpoints" / f"{rid}.pt"
+    ckpt_dir = layout.checkpoints_dir(slurm_res)
     logdir = slurm_res / "slurm_logs"
     target = f"runs/{rid}/summary.json"
     train_log = TrainLog(slurm_res / "logs" / "train")
@@ -331,7 +329,7 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
     (j1,) = wait_for("the first job", lambda: slurm_job_ids(logdir), remote, 90)
     wait_for(f"job {j1} to reach its time limit", lambda: job_state(cluster, j1) == "TIMEOUT", remote, 240,
              train_log)
-    timed_out_at = checkpoint_epoch(ckpt)  # read once the job is gone: where the next start must resume
+    timed_out_at = resume_epoch(ckpt_dir, cfg)  # read once the job is gone: where the next start must resume
     # attempt 2 (limit 2 min): once it has checkpointed 2 epochs, SLURM requeues it; it starts again as the same job
     j2 = wait_for("the second attempt", lambda: [j for j in slurm_job_ids(logdir) if j != j1], remote, 120,
                   train_log)[0]
@@ -339,7 +337,7 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
              train_log)
     slurm(cluster, "scontrol", "requeue", j2, check=True)
     wait_for(f"job {j2} to be requeued", lambda: job_state(cluster, j2) == "PENDING", remote, 60, train_log)
-    requeued_at = checkpoint_epoch(ckpt)
+    requeued_at = resume_epoch(ckpt_dir, cfg)
     # ... then, a third of the way through what is left, it is cancelled and resubmitted (limit 3 min)
     cancel_at = requeued_at + max(2, (epochs - requeued_at) // 3)
     wait_for(f"job {j2} to run again", lambda: job_state(cluster, j2) == "RUNNING", remote, 90, train_log)
@@ -347,7 +345,7 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
              150, train_log)
     slurm(cluster, "scancel", j2, check=True)
     wait_for(f"job {j2} to be cancelled", lambda: job_state(cluster, j2) == "CANCELLED", remote, 60, train_log)
-    cancelled_at = checkpoint_epoch(ckpt)
+    cancelled_at = resume_epoch(ckpt_dir, cfg)
     wait_for("snakemake to finish", lambda: remote.poll() is not None, remote, 400, train_log)
     train_log.update()
 
@@ -542,8 +540,8 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
     config = demo_config(over, results=slurm_res)
     (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 16]
     rid, target = cfg.run_id, f"runs/{cfg.run_id}/summary.json"
-    ckpt = layout.checkpoint_file(layout.checkpoints_dir(slurm_res), rid)
-    lease_file = layout.lease_file(layout.checkpoints_dir(slurm_res), rid)
+    ckpt_dir = layout.checkpoints_dir(slurm_res)
+    lease_file = layout.lease_file(ckpt_dir, rid)
     history = slurm_res / "logs" / "train" / "attempts"
     local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake", str(local_res / target), "--profile",
                   "profiles/local", "--cores", "1", "--configfile", *map(str, DEMO), str(over),
@@ -562,7 +560,7 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
     assert holder["job"] == j1
     slurm(cluster, "scancel", "--signal=KILL", j1, check=True)
     wait_for(f"job {j1} to end", lambda: job_state(cluster, j1) not in ("RUNNING", "COMPLETING"), remote, 60)
-    killed_at = checkpoint_epoch(ckpt)
+    killed_at = resume_epoch(ckpt_dir, cfg)
     assert lease_file.exists()  # the killed job could not release it
     assert remote.wait() == 0, remote.output()[-6000:]
     assert local.wait() == 0, local.output()[-6000:]
@@ -615,7 +613,7 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path, d
     proc = snakemake([res / "runs" / cfg.run_id / "summary.json", "--profile", profile, "--configfile", *DEMO, over,
                       "--slurm-logdir", res / "slurm_logs", "--config", f"results={res}"],
                      env, tmp_path / "slurm.log", timeout=300)
-    ckpt = res / "checkpoints" / f"{cfg.run_id}.pt"
+    ckpt = layout.checkpoint_file(layout.checkpoints_dir(res), cfg.run_id)
     wait_for("a checkpoint", ckpt.exists, proc, 180)
     (job,) = slurm_job_ids(res / "slurm_logs")
     assert job_state(cluster, job) == "RUNNING"
@@ -630,7 +628,6 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path, d
     assert state == "CANCELLED", proc.output()[-4000:]
     assert left == []
     # what the next start resumes from: the newest good checkpoint (a kill while one is written leaves the previous)
-    resume = checkpoints.load_latest(res / "checkpoints", cfg, pytest.fail)
-    assert resume is not None and 0 < resume["epoch"] < 600
+    assert 0 < (resume_epoch(layout.checkpoints_dir(res), cfg) or 0) < 600
     cancelled_by_hook = f"SLURM: cancelled 1 job(s) of this run still queued or running: {job}" in proc.output()
     assert cancelled_by_hook == during_query, proc.output()[-4000:]
