@@ -14,9 +14,30 @@ import torch
 import yaml
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.common import TINY, configs, fused_epoch, load, preset_options, synced
 from lowrank.engine.device import KERNELS, STEPS, kernel_flags
+
+
+class _CountOperators(TorchDispatchMode):
+    """Counts the ATen operators run under it (forward, backward and optimizer alike)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def operators_per_step(epoch, steps: int) -> float:
+    """ATen operators per pack step of an eager epoch of `steps` steps (its few per-epoch operators included): on a
+    GPU each is at least one kernel launched from Python, what a CUDA graph replays in one launch."""
+    with _CountOperators() as counter:
+        epoch()
+    return counter.count / steps
 
 
 def main() -> None:
@@ -50,6 +71,7 @@ def main() -> None:
             epoch = fused_epoch(cfgs, data, device, step)
             epoch()  # warm-up (a graph is captured here)
             walls[step] = min(synced(device, epoch) for _ in range(3)) * 1e3 / args.steps
+        eager_operators = operators_per_step(fused_epoch(cfgs, data, device), args.steps)
         epoch = fused_epoch(cfgs, data, device, args.step)
         epoch()
         wall_ms = walls[args.step]
@@ -68,7 +90,9 @@ def main() -> None:
           f"{'device kernels' if cuda else 'operators'} busy {busy_ms:.2f} ms per step "
           f"({busy_ms / wall_ms:.0%} of the wall time)")
     print("wall ms per pack step: " + ", ".join(f"{step} {ms:.2f}" for step, ms in walls.items())
-          + ("" if cuda else " (no CUDA graphs on a CPU: both eager)"))
+          + ("" if cuda else " (no CUDA graphs on a CPU: both eager)")
+          + f"; an eager step runs {eager_operators:.0f} ATen operators ({1e3 * walls['eager'] / eager_operators:.1f}"
+          f" µs of wall time each)")
     print(ops.table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=args.rows))
 
 

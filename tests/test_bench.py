@@ -173,3 +173,5 @@ def test_profile_step_tiny_prints_the_step_and_its_operators(monkeypatch, capsys
     assert wall > 0 and busy > 0 and "aten::" in out
     eager, graph = map(float, re.search(r"wall ms per pack step: eager ([\d.]+), graph ([\d.]+)", out).groups())
     assert eager == wall and graph > 0
+    operators = int(re.search(r"an eager step runs (\d+) ATen operators", out).group(1))
+    assert 100 < operators < 1000  # a TINY ResNet-18 pack step: forward, backward and the SGD update
