@@ -14,6 +14,12 @@ import threading
 
 WAKE = signal.SIGURG  # ignored by default; given a no-op handler, it only interrupts the main thread's wait
 _wakeup: tuple[socket.socket, socket.socket] | None = None  # the watcher's socket pair, kept open; once per process
+_ctrl_c = threading.Event()  # set by the watcher at the first SIGINT
+
+
+def ctrl_c_seen() -> bool:
+    """Has this process received a SIGINT (the user's Ctrl-C) since the watcher started?"""
+    return _ctrl_c.is_set()
 
 
 def forward_ctrl_c_to_main_thread() -> bool:
@@ -36,6 +42,7 @@ def forward_ctrl_c_to_main_thread() -> bool:
     def watch() -> None:
         while data := receive.recv(64):  # one byte per signal caught, its number
             if signal.SIGINT in data:
+                _ctrl_c.set()
                 signal.pthread_kill(main, WAKE)
 
     threading.Thread(target=watch, name="ctrl-c-to-main-thread", daemon=True).start()

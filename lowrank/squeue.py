@@ -79,10 +79,16 @@ def left_behind(jobs: list[QueuedJob], earlier: set[str]) -> list[QueuedJob]:
     return [j for j in jobs if j.job not in earlier and j.state != "COMPLETING"]
 
 
+# what scancel says of a job that ended between the squeue that listed it and the scancel: nothing left to cancel
+ENDED = ("Invalid job id specified", "already completing or completed")
+
+
 def cancel(jobs: list[QueuedJob]) -> bool:
-    """scancel `jobs`; False when scancel is missing or fails (e.g. SLURM's controller is unreachable)."""
+    """scancel `jobs`; False when scancel is missing or fails (e.g. SLURM's controller is unreachable), not when a
+    job has ended meanwhile."""
     try:
         r = subprocess.run(["scancel", *(j.job for j in jobs)], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return r.returncode == 0
+    errors = [line for line in r.stderr.splitlines() if line.strip()]
+    return r.returncode == 0 or (bool(errors) and all(any(e in line for e in ENDED) for line in errors))

@@ -181,6 +181,7 @@ def test_default_demo_trains_on_digits_and_names_fig13s_stand_ins():
     ({"pack_size": 0}, ["pack_size", "0"]),
     ({"gpu_kernels": "turbo"}, ["gpu_kernels", "turbo"]),
     ({"gpu_step": "compiled"}, ["gpu_step", "compiled"]),
+    ({"resources": {"default": {"pack_size": 4}}}, ["['default']['properties']['pack_size']", "top-level pack_size"]),
     ({"figures": {"fig02": {"early_stop_epoch": -1}}}, ["early_stop_epoch", "-1"]),
     ({"figures": {"fig12": {"panels": [{"early_stop_epoch": "never"}]}}}, ["early_stop_epoch", "never"]),
 ])

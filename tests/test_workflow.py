@@ -50,6 +50,15 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_pack_size_on_the_default_resources_row_is_refused_saying_why(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"resources": {"default": {"pack_size": 4}}}))
+    res = snakemake("-n", "all", "--configfile", "config.yaml", str(bad), "--config", f"results={tmp_path}")
+    assert res.returncode != 0
+    assert ("Invalid config at resources.default.pack_size: not allowed here: the top-level pack_size is the "
+            "default") in res.stdout + res.stderr, res.stdout[-2000:]
+
+
 
 def test_a_misspelled_top_level_key_is_a_few_lines_naming_it(tmp_path):
     bad = tmp_path / "bad.yaml"
@@ -95,6 +104,22 @@ def planned_jobs(output: str) -> dict[str, int]:
     stats = output.partition("Job stats:")[2]
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", stats, re.M)
             if rule not in ("total", *FIGURES)}
+
+
+@pytest.mark.slow  # one real training job (~5 s), then a dry run per setting
+@pytest.mark.parametrize("setting", ["checkpoint_every=3", "lease_stale_after_s=99", "gpu_kernels=fast",
+                                     "gpu_step=graph"])
+def test_how_jobs_run_never_resubmits_a_trained_pack(tmp_path, setting):
+    """Execution settings say how a training job runs, never what its runs are: after fig18's run is trained for
+    real, switching one plans nothing (they are read from the config, not given as params, which Snakemake compares;
+    as params, each of these planned the pack again)."""
+    (run_id,) = FIGURE_RUNS["fig18"]
+    target = str(tmp_path / "runs" / run_id / "summary.json")
+    args = ["-c1", "--configfile", *map(str, DEMO), "--config", f"results={tmp_path}"]
+    trained = snakemake(target, *args)
+    assert trained.returncode == 0 and "train_" in trained.stderr, trained.stderr[-3000:]
+    again = snakemake("-n", target, *args, setting)
+    assert again.returncode == 0 and planned_jobs(again.stdout + again.stderr) == {}, again.stdout[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,10 @@ def config_error(config, schema_path):
     if unknown and not error.absolute_path:
         close = difflib.get_close_matches(unknown[0], schema["properties"], 1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"Invalid config at {key}: {error.message.splitlines()[0][:300]}{hint}"
+    message = error.message.splitlines()[0][:300]
+    if error.validator == "not" and "description" in error.schema:  # a key the schema forbids here, and why
+        message = f"not allowed here: {error.schema['description']}"
+    return f"Invalid config at {key}: {message}{hint}"
 
 
 _error = config_error(config, SCHEMA)
@@ -244,7 +247,7 @@ def pack_runtime(pack):
 EARLIER_SLURM_JOBS = None  # ids of this workflow's jobs already queued when this controller started; None: unknown
 
 
-def slurm_controller():
+def slurm_controller() -> bool:
     """Is this Snakemake the controller of a SLURM run (not a local run, nor a job step inside SLURM)?"""
     return workflow.executor_plugin is not None and workflow.executor_plugin.name.endswith("slurm")
 
@@ -267,11 +270,12 @@ interrupt.forward_ctrl_c_to_main_thread()
 
 
 # --- a SLURM controller stopped by Ctrl-C (or an error): the jobs the executor plugin did not cancel ------------
-def cancel_slurm_jobs_left_behind():
-    """scancel this controller's training jobs still queued or running once it has stopped. The executor plugin
-    cancels only the jobs in its list, and while it asks SLURM for their status it has taken them all out of that
-    list (snakemake-interface-executor-plugins 9.4, RemoteExecutor._wait_for_jobs): a Ctrl-C at that moment
-    cancels nothing (docs/slurm.md, 4a: aborting)."""
+def cancel_slurm_jobs_left_behind() -> None:
+    """After a Ctrl-C, scancel this controller's training jobs still queued or running once it has stopped: the
+    executor plugin cancels only the jobs in its list, and while it asks SLURM for their status it has taken them
+    all out of that list (snakemake-interface-executor-plugins 9.4, RemoteExecutor._wait_for_jobs), so a Ctrl-C at
+    that moment cancels nothing (docs/slurm.md, 4a: aborting). After any other error Snakemake lets running jobs
+    go on (e.g. a status query that failed while accounting was down): they are named, with the scancel line."""
     jobs = squeue.workflow_jobs({pack_name(p) for p in PACKS}, workflow.workdir_init)
     if jobs is None or EARLIER_SLURM_JOBS is None:
         logger.warning("SLURM: squeue failed, so the jobs this run may have left queued or running cannot be "
@@ -281,7 +285,11 @@ def cancel_slurm_jobs_left_behind():
     if not left:
         return
     ids = " ".join(j.job for j in left)
-    if squeue.cancel(left):
+    if not interrupt.ctrl_c_seen():
+        logger.warning(f"SLURM: this run stopped on an error; {len(left)} job(s) it submitted are still queued or "
+                       f"running and go on (they resume from their checkpoints if stopped): {ids}. To stop them: "
+                       f"scancel {ids}")
+    elif squeue.cancel(left):
         logger.warning(f"SLURM: cancelled {len(left)} job(s) of this run still queued or running: {ids}")
     else:
         logger.warning(f"SLURM: scancel failed for job(s) {ids} of this run still queued or running: check "

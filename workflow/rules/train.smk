@@ -1,6 +1,9 @@
 # Training: one job per pack of runs that share architecture, data, batch size and schedule (pack_size runs,
 # 1 = one run per job). Each run's logs land at the stable path results/runs/<run_id>/ whatever its pack, and
 # its checkpoints in results/checkpoints/, so a killed or re-packed job resumes and never retrains a finished run.
+# The job reads how it trains (checkpoint_every, lease_stale_after_s, gpu_kernels, gpu_step: lowrank.views.
+# EXECUTION_KEYS) from the config, not from params: Snakemake re-runs a job whose params changed, and switching how
+# jobs run must not resubmit every finished pack. Its params are what its runs are.
 
 for _pack in PACKS:
 
@@ -15,11 +18,7 @@ for _pack in PACKS:
             runs=[{"config": r.to_dict(), "out": str(run_dir(r.run_id))} for r in _pack],
             ckpt_dir=str(checkpoint_dir()),
             data_root=data_folder,
-            checkpoint_every=config["checkpoint_every"],
-            kernels=config["gpu_kernels"],
-            step=config["gpu_step"],
             attempts_log=str(attempts_log(_pack)),
-            lease_stale_after_s=config["lease_stale_after_s"],
         log:
             log_path("train", pack_name(_pack)),
         threads: pack_resources(_pack)["cpus"]

@@ -47,7 +47,7 @@ with open(job.log[0], "a") as log, open(history_path, "a") as history:
         runs = [(RunConfig.from_dict(r["config"]), Path(r["out"])) for r in job.params.runs]
         ckpt_dir = Path(job.params.ckpt_dir)
         leases = [layout.lease_file(ckpt_dir, cfg.run_id) for cfg, _ in runs]
-        with lease.holding(leases, stale_after=job.params.lease_stale_after_s, log=say) as held:
+        with lease.holding(leases, stale_after=job.config["lease_stale_after_s"], log=say) as held:
 
             def epoch_done(msg: str) -> None:
                 say(msg)
@@ -55,8 +55,8 @@ with open(job.log[0], "a") as log, open(history_path, "a") as history:
                     lz.renew()
 
             statuses = train_pack(runs, data_root=Path(job.params.data_root), ckpt_dir=ckpt_dir,
-                                  checkpoint_every=job.params.checkpoint_every, kernels=job.params.kernels,
-                                  step=job.params.step, log=epoch_done)
+                                  checkpoint_every=job.config["checkpoint_every"], kernels=job.config["gpu_kernels"],
+                                  step=job.config["gpu_step"], log=epoch_done)
         for (cfg, out), status in zip(runs, statuses):
             say(f"{status}: {cfg.run_id} -> {out}")
     except BaseException:  # a crash (not a divergence): its traceback goes to the log Snakemake prints
