@@ -79,7 +79,8 @@ def measure(setup: Setup, sharing: Sharing, arch: str, options: dict, batch: int
     if kind == "shared":
         return sharing.measure(n, arch, options, batch, setup.steps, setup.size, setup.measure_s / 2)
     cfgs = configs(arch, options, n, batch, batch * setup.steps, setup.size)
-    if setup.device.type == "cuda":
+    if setup.device.type == "cuda":  # the peak the caching allocator reserved: a graph's pool included
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(setup.device)
     try:
         data = load(cfgs[0], setup.device)
@@ -107,7 +108,7 @@ def table(setup: Setup, sharing: Sharing) -> dict[str, dict]:
             for method in setup.methods:
                 over = time.perf_counter() > deadline
                 measured[batch, method] = "skipped" if over else measure(setup, sharing, arch, options, batch, method)
-                peak = (torch.cuda.max_memory_allocated(setup.device) / 2**30
+                peak = (torch.cuda.max_memory_reserved(setup.device) / 2**30
                         if setup.device.type == "cuda" and method[0] != "shared" and not over else None)
                 print(row(name, batch, method, measured, flops, setup.peak_tflops, peak), flush=True)
     return rates
@@ -155,30 +156,34 @@ def projection(rates: dict, runs: list[RunConfig], methods: tuple[Method, ...], 
         print(f"  {method_label(method):>11}: {hours:10.1f} {unit}{note}")
 
 
-def resource_rows(rates: dict[str, dict], presets: dict, batch: int, resources: dict) -> list[str]:
-    """config.yaml `resources` rows per model and pack method, measured at `batch`: pack_size, the smallest K
-    whose model-steps/s are within PACK_SIZE_SLACK of the best K's (a larger pack gains little and schedules
-    coarser), and the least-squares line through the seconds per pack step against K (step_seconds + K x
-    step_seconds_per_run); memory, CPUs and GPUs as the config has them."""
-    rows = []
+def resource_rows(rates: dict[str, dict], presets: dict, batch: int, resources: dict, method: str) -> list[str]:
+    """config.yaml `resources` rows, one per architecture, for pack `method` ("fused" or "graph") measured at
+    `batch`: pack_size, the smallest K whose model-steps/s are within PACK_SIZE_SLACK of the best K's (a larger
+    pack gains little and schedules coarser), and the least-squares line through the seconds per pack step
+    against K (step_seconds + K x step_seconds_per_run); memory, CPUs and GPUs as the config has them. Models
+    sharing an architecture (MLP-BN-10-100 and MLP-BN-2-10000) share its row: the smallest pack_size and the
+    largest step times of theirs."""
+    fits: dict[str, list[tuple[str, int, float, float]]] = {}
     for name, measured in rates.items():
-        arch = presets[name]["arch"]
-        for method, step in PACKED.items():
-            points = {k: r for (b, (kind, k)), r in measured.items()
-                      if b == batch and kind == method and isinstance(r, float)}
-            if len(points) < 2:
-                continue
-            best = max(points.values())
-            size = min(k for k, r in points.items() if r >= (1 - PACK_SIZE_SLACK) * best)
-            times = [(k, k / r) for k, r in points.items()]
-            mean_k = sum(k for k, _ in times) / len(times)
-            mean_t = sum(t for _, t in times) / len(times)
-            slope = sum((k - mean_k) * (t - mean_t) for k, t in times) / sum((k - mean_k) ** 2 for k, _ in times)
-            kept = {k: v for k, v in {**resources["default"], **resources.get(arch, {})}.items()
-                    if k in ("mem_mb", "cpus", "gpus")}
-            fields = ", ".join(f"{k}: {v}" for k, v in kept.items())
-            rows.append(f"  {arch}: {{{fields}, pack_size: {size}, step_seconds: {mean_t - slope * mean_k:.5f}, "
-                        f"step_seconds_per_run: {slope:.5f}}}   # {name}, gpu_step: {step}")
+        points = {k: r for (b, (kind, k)), r in measured.items()
+                  if b == batch and kind == method and isinstance(r, float)}
+        if len(points) < 2:
+            continue
+        best = max(points.values())
+        size = min(k for k, r in points.items() if r >= (1 - PACK_SIZE_SLACK) * best)
+        times = [(k, k / r) for k, r in points.items()]
+        mean_k = sum(k for k, _ in times) / len(times)
+        mean_t = sum(t for _, t in times) / len(times)
+        slope = sum((k - mean_k) * (t - mean_t) for k, t in times) / sum((k - mean_k) ** 2 for k, _ in times)
+        fits.setdefault(presets[name]["arch"], []).append((name, size, mean_t - slope * mean_k, slope))
+    rows = []
+    for arch, models_ in fits.items():
+        kept = {k: v for k, v in {**resources["default"], **resources.get(arch, {})}.items()
+                if k in ("mem_mb", "cpus", "gpus")}
+        fields = ", ".join(f"{k}: {v}" for k, v in kept.items())
+        rows.append(f"  {arch}: {{{fields}, pack_size: {min(m[1] for m in models_)}, "
+                    f"step_seconds: {max(m[2] for m in models_):.5f}, "
+                    f"step_seconds_per_run: {max(m[3] for m in models_):.5f}}}   # {', '.join(m[0] for m in models_)}")
     return rows
 
 
@@ -220,12 +225,15 @@ def main() -> None:
           f"{setup.steps} steps per timed epoch, best of {setup.repeats}; model-steps/s = K x steps/s; "
           f"MFU against {args.peak_tflops:g} TFLOP/s; packed convolutions: "
           f"{sum(shape[0] == setup.device.type for shape in packed_conv.CHOICES)} layer shapes switched from grouped "
-          f"by lowrank/models/conv_table.py{'; graph rows step eagerly on a CPU' if setup.device.type == 'cpu' else ''}")
+          f"by lowrank/models/conv_table.py"
+          f"{'; graph rows step eagerly on a CPU' if setup.device.type == 'cpu' else ''}")
     with Sharing(max(procs), setup.device, args.kernels) as sharing, kernel_flags(args.kernels):
         rates = table(setup, sharing)
-    print(f"config.yaml resources, measured at B={setup.batches[-1]} (seconds per pack step = step_seconds + "
-          f"K x step_seconds_per_run; pack_size: the smallest K within {PACK_SIZE_SLACK:.0%} of the best):")
-    print("\n".join(resource_rows(rates, presets, setup.batches[-1], config["resources"])))
+    for method, step in PACKED.items():
+        print(f"config.yaml resources for gpu_step: {step}, measured at B={setup.batches[-1]} (seconds per pack step "
+              f"= step_seconds + K x step_seconds_per_run; pack_size: the smallest K within {PACK_SIZE_SLACK:.0%} "
+              f"of the best):")
+        print("\n".join(resource_rows(rates, presets, setup.batches[-1], config["resources"], method)))
     by_cost = {cost_key(presets[name]["arch"], preset_options(presets[name])): r for name, r in rates.items()}
     unit = "GPU-hours" if setup.device.type == "cuda" else "CPU-hours"
     projection(by_cost, list(grid.all_runs(config).values()), methods, unit)

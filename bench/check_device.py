@@ -31,6 +31,7 @@ CPU = torch.device("cpu")
 SMALL = {"resnet18": dict(width=8), "vgg16_bn": dict(width=8), "mlp_bn": dict(depth=3, width=32),
          "res_bn": dict(depth=2, width=32),
          "vit": dict(dim=32, depth=2, heads=2, dim_head=8, mlp_dim=32, dropout=0.0, emb_dropout=0.0)}
+VIT_DROPOUT = dict(SMALL["vit"], dropout=0.1, emb_dropout=0.1)  # draws from the CUDA generator in the step
 RUNS = [dict(lr=0.05, weight_decay=5e-3, momentum=0.0, seed=0), dict(lr=0.02, weight_decay=0.0, momentum=0.9, seed=1),
         dict(lr=0.1, weight_decay=1e-2, momentum=0.5, seed=2)]
 
@@ -85,8 +86,7 @@ def graph_check(device: torch.device) -> None:
     after its warm-up steps, then replayed), float32."""
     print(f"{'arch':>13} {'graph = eager':>14} {'max deviation':>14} {'captured B':>11}   (3 runs, B=8, 4 epochs of "
           f"28 samples, float32)")
-    dropout = dict(SMALL["vit"], dropout=0.1, emb_dropout=0.1)
-    for name, arch, options in (*((a, a, o) for a, o in SMALL.items()), ("vit+dropout", "vit", dropout)):
+    for name, arch, options in (*((a, a, o) for a, o in SMALL.items()), ("vit+dropout", "vit", VIT_DROPOUT)):
         cfgs = [RunConfig(arch=arch, dataset="synthetic", batch_size=8, arch_options=options, epochs=4,
                           milestones=(3,), data_options={"n_train": 28, "n_test": 16, "size": 16}, **run)
                 for run in RUNS]
@@ -99,8 +99,8 @@ def graph_check(device: torch.device) -> None:
         same = state_bytes(eager) == state_bytes(graph) and (device.type != "cuda" or captured == [4, 8])
         dev = deviation(graph, eager, [(k, k) for k in range(len(cfgs))])
         shapes = ",".join(map(str, captured)) or "none"
-        print(f"{name:>13} {str(same):>14} {dev:>14.2e} {shapes:>11}{'' if graph.graphs else '   (no CUDA graphs here)'}",
-              flush=True)
+        note = "" if graph.graphs else "   (no CUDA graphs here)"
+        print(f"{name:>13} {str(same):>14} {dev:>14.2e} {shapes:>11}{note}", flush=True)
 
 
 class _Stop(Exception):
@@ -112,26 +112,25 @@ def _stop_at_epoch_2(message: str) -> None:
         raise _Stop
 
 
-def resume_check(device: torch.device, step: str) -> None:
-    """Train a ResNet-18 pack of 3 for 3 epochs eagerly; again with `step`, killed at epoch 2 (checkpoint of epoch
-    1) and resumed; print whether every log file is byte-identical."""
-    cfgs = [RunConfig(arch="resnet18", dataset="synthetic", batch_size=8, epochs=3, eval_every=1,
-                      arch_options=SMALL["resnet18"], data_options={"n_train": 64, "n_test": 16, "size": 16}, **run)
-            for run in RUNS]
+def resume_check(device: torch.device, step: str, name: str, arch: str, options: dict) -> None:
+    """Train a pack of 3 runs of `arch` for 3 epochs eagerly; again with `step`, killed at epoch 2 (checkpoint of
+    epoch 1) and resumed; print whether every log file is byte-identical."""
+    cfgs = [RunConfig(arch=arch, dataset="synthetic", batch_size=8, epochs=3, eval_every=1, arch_options=options,
+                      data_options={"n_train": 64, "n_test": 16, "size": 16}, **run) for run in RUNS]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name in ("ref", "run"):
-            runs = [(c, root / name / c.run_id) for c in cfgs]
+        for kind in ("ref", "run"):
+            runs = [(c, root / kind / c.run_id) for c in cfgs]
             try:
-                train_pack(runs, ckpt_dir=root / f"{name}.ckpt", checkpoint_every=1, device=device,
-                           step=step if name == "run" else "eager",
-                           log=_stop_at_epoch_2 if name == "run" else lambda m: None)
+                train_pack(runs, ckpt_dir=root / f"{kind}.ckpt", checkpoint_every=1, device=device,
+                           step=step if kind == "run" else "eager",
+                           log=_stop_at_epoch_2 if kind == "run" else lambda m: None)
             except _Stop:
-                train_pack(runs, ckpt_dir=root / f"{name}.ckpt", device=device, step=step, log=lambda m: None)
+                train_pack(runs, ckpt_dir=root / f"{kind}.ckpt", device=device, step=step, log=lambda m: None)
         files = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz")
         same = all((root / "ref" / c.run_id / f).read_bytes() == (root / "run" / c.run_id / f).read_bytes()
                    for c in cfgs for f in files)
-    print(f"ResNet-18 pack of 3, {step} steps, killed at epoch 2 and resumed: logs byte-identical to an "
+    print(f"{name} pack of 3, {step} steps, killed at epoch 2 and resumed: logs byte-identical to an "
           f"uninterrupted eager run: {same}", flush=True)
 
 
@@ -168,7 +167,9 @@ def main() -> None:
         check(device)
         graph_check(device)
         for step in STEPS:
-            resume_check(device, step)
+            for name, arch, options in (("ResNet-18", "resnet18", SMALL["resnet18"]),
+                                        ("ViT+dropout", "vit", VIT_DROPOUT)):
+                resume_check(device, step, name, arch, options)
         metrics_cost(device, tuple(args.ks), 16, args.steps)
     assert models.ARCHS == tuple(SMALL), "every architecture is checked"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU session, at most 8 minutes on an H200 (every step is time-bounded): the device correctness check
-# (bench.check_device: pack = solo = CPU, CUDA graphs = eager byte for byte, resume), the packed-convolution table (bench.bench_conv, written to lowrank/models/conv_table.py so
-# that the engine timed next uses it), a profile of one ResNet-18 pack step, eager and graph (bench.profile_step),
+# (bench.check_device: pack = solo = CPU, CUDA graphs = eager byte for byte, resume), the packed-convolution
+# table (bench.bench_conv, written to lowrank/models/conv_table.py so that the engine timed next uses it), a
+# profile of one ResNet-18 pack step, eager and graph (bench.profile_step),
 # then the plain / N-process / fused / graph throughput tables with utilisation, the resources fit and the projected
 # paper GPU-hours (bench.bench_gpu).
 # Run from the repository root:

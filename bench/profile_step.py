@@ -16,7 +16,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.common import TINY, configs, fused_epoch, load, preset_options, synced
+from bench.common import TINY, Epoch, configs, fused_epoch, load, preset_options, synced
 from lowrank.engine.device import KERNELS, STEPS, kernel_flags
 
 
@@ -32,7 +32,7 @@ class _CountOperators(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def operators_per_step(epoch, steps: int) -> float:
+def operators_per_step(epoch: Epoch, steps: int) -> float:
     """ATen operators per pack step of an eager epoch of `steps` steps (its few per-epoch operators included): on a
     GPU each is at least one kernel launched from Python, what a CUDA graph replays in one launch."""
     with _CountOperators() as counter:

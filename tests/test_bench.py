@@ -123,11 +123,17 @@ def test_resource_rows_fit_step_times_and_pick_the_smallest_near_best_pack() -> 
     resources = {"default": {"mem_mb": 1000, "cpus": 2, "gpus": 1, "step_seconds": 1.0},
                  "resnet18": {"mem_mb": 32000, "cpus": 8}}
     rates = {"resnet18_leaky": {(16, ("fused", k)): r for k, r in rate.items()} | {(4, ("fused", 1)): 1.0}}
-    row, = bench_gpu.resource_rows(rates, presets, 16, resources)
-    assert row.split("#")[0].strip() == ("resnet18: {mem_mb: 32000, cpus: 8, gpus: 1, pack_size: 32, "
-                                         "step_seconds: 0.00600, step_seconds_per_run: 0.00400}")
+    row, = bench_gpu.resource_rows(rates, presets, 16, resources, "fused")
+    assert row == ("  resnet18: {mem_mb: 32000, cpus: 8, gpus: 1, pack_size: 32, "
+                   "step_seconds: 0.00600, step_seconds_per_run: 0.00400}   # resnet18_leaky")
+    assert bench_gpu.resource_rows(rates, presets, 16, resources, "graph") == []  # no graph timing
     rates["resnet18_leaky"][16, ("fused", 16)] = 0.96 * rate[32]
-    assert "pack_size: 16," in bench_gpu.resource_rows(rates, presets, 16, resources)[0]
+    assert "pack_size: 16," in bench_gpu.resource_rows(rates, presets, 16, resources, "fused")[0]
+    # a second model of the same architecture shares its row: the smaller pack, the slower steps
+    presets["wide"] = {"arch": "resnet18"}
+    rates["wide"] = {(16, ("fused", k)): k / (0.010 + 0.002 * k) for k in (1, 8)}
+    row, = bench_gpu.resource_rows(rates, presets, 16, resources, "fused")
+    assert "pack_size: 8, step_seconds: 0.01000, step_seconds_per_run: 0.00400}   # resnet18_leaky, wide" in row
 
 
 def test_bench_gpu_tiny_runs_every_method(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -167,11 +173,11 @@ def test_bad_flags_stop_before_any_work(module: str, argv: list[str], flag: str,
 def test_profile_step_tiny_prints_the_step_and_its_operators(monkeypatch, capsys) -> None:
     """`profile_step --tiny --device cpu`: the wall time per pack step, the busy time, and the operator table."""
     out = run_main(profile_step, ["--tiny", "--device", "cpu", "--k", "2", "--batch", "4", "--steps", "2",
-                                  "--rows", "3"], monkeypatch, capsys)
-    wall, busy = map(float, re.search(r"B=4 K=2 on cpu, kernels exact, eager steps: ([\d.]+) ms per pack step; "
+                                  "--rows", "3", "--step", "graph"], monkeypatch, capsys)
+    wall, busy = map(float, re.search(r"B=4 K=2 on cpu, kernels exact, graph steps: ([\d.]+) ms per pack step; "
                                       r"operators busy ([\d.]+) ms", out).groups())
     assert wall > 0 and busy > 0 and "aten::" in out
-    eager, graph = map(float, re.search(r"wall ms per pack step: eager ([\d.]+), graph ([\d.]+)", out).groups())
-    assert eager == wall and graph > 0
+    graph, eager = map(float, re.search(r"wall ms per pack step: graph ([\d.]+), eager ([\d.]+)", out).groups())
+    assert graph == wall and eager > 0  # the profiled step mode is timed first, the other after it
     operators = int(re.search(r"an eager step runs (\d+) ATen operators", out).group(1))
     assert 100 < operators < 1000  # a TINY ResNet-18 pack step: forward, backward and the SGD update

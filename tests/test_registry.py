@@ -128,7 +128,7 @@ def schema_lists(schema: dict) -> dict[str, list]:
 def registry_lists() -> dict[str, list]:
     """The same lists as the code holds them (the schema may order them otherwise)."""
     return {"datasets": list(registry.DATASETS), "archs": list(registry.ARCHS),
-            "resources": ["default", *registry.ARCHS], "augmentation": list(config.AUGMENTATIONS),
+            "resources": list(registry.ARCHS), "augmentation": list(config.AUGMENTATIONS),
             "dtype": list(config.DTYPES)}
 
 

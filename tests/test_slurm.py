@@ -386,7 +386,7 @@ def failing_run(cluster, profile, tmp_path_factory):
     gpu = grid.figure_runs(config, "fig07")[0].run
     assert gpu.arch == "mlp_bn"
     (res / "checkpoints").mkdir(parents=True)
-    checkpoints.save(res / "checkpoints" / f"{crash.run_id}.pt", gpu, {"epoch": 1})  # another run's: refused
+    checkpoints.save(layout.checkpoint_file(layout.checkpoints_dir(res), crash.run_id), gpu, {"epoch": 1})  # another run's: refused
     proc = snakemake([res / "runs" / crash.run_id / "summary.json", res / "runs" / gpu.run_id / "summary.json",
                       "--profile", profile, "--retries", "0", "--configfile", *DEMO, FAILURES,
                       "--slurm-logdir", res / "slurm_logs", "--config", f"results={res}"],

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from lowrank import checkpoints, logs, provenance
 from lowrank.config import ConfigError, RunConfig
 from lowrank.checkpoints import checkpoint_path
+from lowrank.engine.device import KERNELS, STEPS
 from lowrank.engine.loop import early_stop
 from lowrank.train import main, train_pack
 from conftest import Interrupt, interrupt_at, outputs
@@ -363,3 +365,11 @@ def wait_for_checkpoint(path: Path, min_epoch: int, proc: subprocess.Popen, time
             return epoch
         time.sleep(0.02)
     raise AssertionError(f"no checkpoint for epoch >= {min_epoch} within {timeout} s")
+
+
+def test_the_schemas_gpu_settings_are_the_engines():
+    """config.yaml's gpu_kernels and gpu_step accept exactly what the engine does (lowrank.engine.device)."""
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow" / "schemas" /
+                             "config.schema.yaml").read_text())
+    assert schema["properties"]["gpu_kernels"]["enum"] == list(KERNELS)
+    assert schema["properties"]["gpu_step"]["enum"] == list(STEPS)

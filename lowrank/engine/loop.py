@@ -35,12 +35,12 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     device = device or default_device()
     data = load_data(runs[0][0], data_root, device)
     fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
-    runtime = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               "kernels": kernels if device.type == "cuda" else "cpu",
-               "step": step if device.type == "cuda" else "cpu", "host": socket.gethostname(),
-               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     states = [new_state(cfg, out, device) for cfg, out in runs]
     pack = Pack.build(states, data, device, step)
+    cuda = device.type == "cuda"
+    runtime = {"device": torch.cuda.get_device_name(device) if cuda else "cpu", "kernels": kernels if cuda else "cpu",
+               "step": ("graph" if pack.graphed else "eager") if cuda else "cpu", "host": socket.gethostname(),
+               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     resume(pack, ckpt_dir, log)
     pack = drop_stopped(pack, ckpt_dir, runtime)
     for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each

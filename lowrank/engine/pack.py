@@ -84,13 +84,14 @@ class Pack:
         self.bad = torch.zeros(k, dtype=torch.bool, device=device)
         self.loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
         self.correct = torch.zeros(k, dtype=torch.int64, device=device)
-        self.graphed = graphed  # step by CUDA graphs (lowrank.engine.graphs), made on the first epoch
+        self.graphed = graphed  # step by CUDA graphs (lowrank.engine.graphs, made on the first epoch): see build
         self.graphs: StepGraphs | None = None
 
     @classmethod
     def build(cls, states: list[RunState], data: datasets.Data, device: torch.device, step: str = "eager") -> Pack:
         """The runs at initialisation: each run's own, exactly as if it were built alone (seeded by its seed).
-        step: "graph" replays each training step as a CUDA graph on a GPU (lowrank.engine.graphs); eager otherwise."""
+        step: "graph" replays each training step as a CUDA graph on a GPU (lowrank.engine.graphs); eager otherwise,
+        and always for augmented runs (their batches come from a per-run Python loop over generators)."""
         cfg = states[0].cfg
         def build_model() -> nn.Module:
             return models.build(cfg.arch, in_channels=data.channels, image_size=data.size,
@@ -110,7 +111,7 @@ class Pack:
                    buffers={n: torch.stack([b[n] for b in buffers]).to(device) for n in net.buffer_names},
                    momentum_buf=torch.zeros_like(flat) if momentum else None,
                    momenta={n: torch.zeros_like(w) if momentum else None for n, w in weights.items()}, device=device,
-                   graphed=step == "graph" and device.type == "cuda")
+                   graphed=step == "graph" and device.type == "cuda" and cfg.augmentation == "none")
 
     def subset(self, mask: list[bool]) -> Pack:
         """The runs whose mask is True (the others diverged, finished or stand at another epoch), as a pack of
@@ -182,7 +183,7 @@ class Pack:
         order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
         for total in (self.bad, self.loss_sum, self.correct):
             total.zero_()
-        if self.graphed and cfg.augmentation == "none" and (self.graphs is None or self.graphs.xs is not data.train_x):
+        if self.graphed and (self.graphs is None or self.graphs.xs is not data.train_x):
             self.graphs = StepGraphs(self, data.train_x, data.train_y)
         if self.graphs is not None:
             self.graphs.check(self)

@@ -1,5 +1,5 @@
-# Training: one job per pack of runs that share architecture, data, batch size and schedule (pack_size runs,
-# 1 = one run per job). Each run's logs land at the stable path results/runs/<run_id>/ whatever its pack, and
+# Training: one job per pack of runs that share architecture, data, batch size and schedule (up to pack_size runs,
+# or the architecture's resources.<arch>.pack_size; 1 = one run per job). Each run's logs land at the stable path results/runs/<run_id>/ whatever its pack, and
 # its checkpoints in results/checkpoints/, so a killed or re-packed job resumes and never retrains a finished run.
 # The job reads how it trains (checkpoint_every, lease_stale_after_s, gpu_kernels, gpu_step: lowrank.views.
 # EXECUTION_KEYS) from the config, not from params: Snakemake re-runs a job whose params changed, and switching how
