@@ -79,8 +79,7 @@ def measure(setup: Setup, sharing: Sharing, arch: str, options: dict, batch: int
     if kind == "shared":
         return sharing.measure(n, arch, options, batch, setup.steps, setup.size, setup.measure_s / 2)
     cfgs = configs(arch, options, n, batch, batch * setup.steps, setup.size)
-    if setup.device.type == "cuda":  # the peak the caching allocator reserved: a graph's pool included
-        torch.cuda.empty_cache()
+    if setup.device.type == "cuda":  # the peak the caching allocator reserves from here: a graph's pool included
         torch.cuda.reset_peak_memory_stats(setup.device)
     try:
         data = load(cfgs[0], setup.device)

@@ -252,11 +252,16 @@ def slurm_controller() -> bool:
     return workflow.executor_plugin is not None and workflow.executor_plugin.name.endswith("slurm")
 
 
+def slurm_jobs_of_this_workflow():
+    """This workflow's training jobs in SLURM's queue (any controller's), or None when squeue cannot tell."""
+    return squeue.workflow_jobs({pack_name(p) for p in PACKS}, workflow.workdir_init)
+
+
 def warn_of_earlier_slurm_jobs():
     """Before a SLURM controller submits anything, name the training jobs an earlier controller of this workflow
     left queued or running (they keep going when it dies), and how to wait for or cancel them."""
     global EARLIER_SLURM_JOBS
-    jobs = squeue.workflow_jobs({pack_name(p) for p in PACKS}, workflow.workdir_init)
+    jobs = slurm_jobs_of_this_workflow()
     if jobs is None:
         logger.warning("SLURM: squeue failed, so jobs of an earlier run of this workflow cannot be listed.")
         return
@@ -276,7 +281,7 @@ def cancel_slurm_jobs_left_behind() -> None:
     all out of that list (snakemake-interface-executor-plugins 9.4, RemoteExecutor._wait_for_jobs), so a Ctrl-C at
     that moment cancels nothing (docs/slurm.md, 4a: aborting). After any other error Snakemake lets running jobs
     go on (e.g. a status query that failed while accounting was down): they are named, with the scancel line."""
-    jobs = squeue.workflow_jobs({pack_name(p) for p in PACKS}, workflow.workdir_init)
+    jobs = slurm_jobs_of_this_workflow()
     if jobs is None or EARLIER_SLURM_JOBS is None:
         logger.warning("SLURM: squeue failed, so the jobs this run may have left queued or running cannot be "
                        "listed: check `squeue --me` and scancel them.")
