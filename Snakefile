@@ -5,7 +5,8 @@
 
 from snakemake.utils import min_version
 
-from lowrank.grid import read_yaml
+from lowrank import layout
+from lowrank.plan import read_yaml
 
 min_version("9.0")  # pyproject.toml pins the same floor
 # `snakemake --lint` remaining warning, on purpose: "Specify a conda environment or container for each rule": every
@@ -20,13 +21,14 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/slurm.smk"
 
-if Path(front_page_path()).exists():  # written after the scorecard: the report of a partial build has no front page
+if layout.front_page_file(RESULTS).exists():  # written after the scorecard: a partial build's report has none
 
-    report: front_page_path()
+    report: str(layout.front_page_file(RESULTS))
 
 
 rule all:
     input:
-        all_targets(),
+        PLAN.all_targets(),
     default_target: True

@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from lowrank import registry
+from lowrank import registry, schema
 
 
 class ConfigError(ValueError):
@@ -19,6 +19,9 @@ AUGMENTATIONS = ("none", "code", "paper")
 DTYPES = ("float32", "float64")
 # Fields in which runs of one pack may differ; everything else is shared (see pack_key).
 PER_RUN_FIELDS = ("lr", "weight_decay", "momentum", "seed")
+# Settings whose type and range the config schema states (lowrank.schema.setting_error): checked against it.
+SCHEMA_CHECKED = ("batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma", "milestones", "eps",
+                  "early_stop_epoch", "early_stop_acc", "early_stop_window", "test_batch_size", "data_options")
 
 
 @dataclass(frozen=True)
@@ -128,26 +131,15 @@ def validate(cfg: RunConfig) -> None:
         accepted = registry.dataset_options(cfg.dataset)
         _require(key in accepted, f"data_options.{key}", cfg.data_options[key],
                  f"{cfg.dataset} accepts {', '.join(accepted) or 'no options'}")
-    _require(cfg.batch_size >= 1, "batch_size", cfg.batch_size, "it must be a positive integer")
-    _require(cfg.lr > 0, "lr", cfg.lr, "the learning rate must be positive")
-    _require(cfg.weight_decay >= 0, "weight_decay", cfg.weight_decay, "weight decay must be >= 0")
-    _require(0 <= cfg.momentum < 1, "momentum", cfg.momentum, "momentum must be in [0, 1)")
-    _require(cfg.epochs >= 1, "epochs", cfg.epochs, "train at least one epoch")
-    _require(0 < cfg.gamma <= 1, "gamma", cfg.gamma, "the LR decay factor must be in (0, 1]")
-    _require(all(m >= 1 for m in cfg.milestones), "milestones", list(cfg.milestones), "milestones are epochs >= 1")
+    for name in SCHEMA_CHECKED:  # the schema's ranges and types (workflow/schemas/config.schema.yaml)
+        value = getattr(cfg, name)
+        error = schema.setting_error(name, list(value) if isinstance(value, tuple) else value)
+        if error:
+            _require(False, *error)
     _require(cfg.augmentation in AUGMENTATIONS, "augmentation", cfg.augmentation,
              f"choose one of {', '.join(AUGMENTATIONS)}")
-    _require(cfg.eval_every >= 1, "eval_every", cfg.eval_every, "evaluate every >= 1 epochs")
-    _require(len(cfg.eps) > 0 and all(0 < e < 1 for e in cfg.eps), "eps", list(cfg.eps),
-             "rank thresholds must lie in (0, 1)")
-    _require(cfg.test_batch_size >= 1, "test_batch_size", cfg.test_batch_size, "it must be a positive integer")
     _require(cfg.dtype in DTYPES, "dtype", cfg.dtype, f"choose one of {', '.join(DTYPES)}")
-    _require(cfg.early_stop_epoch is None or cfg.early_stop_epoch >= 0, "early_stop_epoch", cfg.early_stop_epoch,
-             "it must be an epoch >= 0, or None for no early stop")
-    _require(cfg.early_stop_window >= 1, "early_stop_window", cfg.early_stop_window, "it must be >= 1")
-    for key, value in cfg.data_options.items():
-        _require(isinstance(value, (int, float)) and not isinstance(value, bool), f"data_options.{key}", value,
-                 "it must be a number")
+    _require(cfg.eval_every >= 1, "eval_every", cfg.eval_every, "evaluate every >= 1 epochs")
     size = registry.train_size(cfg.dataset, cfg.data_options)
     _require(cfg.batch_size <= size, "batch_size", cfg.batch_size,
              f"the {cfg.dataset} training set has only {size} samples")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from lowrank import registry
 from lowrank.config import ConfigError, RunConfig
@@ -37,24 +35,6 @@ def merge(base: dict, override: dict) -> dict:
     for key, value in override.items():
         out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
-
-
-def load_config(*paths: str | Path) -> dict:
-    """config.yaml with later files merged over it (e.g. config/demo.yaml), as Snakemake would see it."""
-    config: dict = {}
-    for path in paths:
-        config = merge(config, read_yaml(path))
-    return config
-
-
-def read_yaml(path: str | Path) -> dict:
-    """A YAML config file; a syntax error is one sentence naming the file and line (Snakemake's names neither)."""
-    try:
-        return yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where} is not valid YAML: {getattr(err, 'problem', None) or err}.") from None
 
 
 def fmt(key: str, value: object) -> str:
@@ -137,22 +117,14 @@ def refuse_batches_of_one(name: str, cfg: RunConfig) -> None:
                           f"train; choose another batch size.")
 
 
+def distinct_runs(figure_runs: Iterable[FigureRun]) -> dict[str, RunConfig]:
+    """The distinct runs among figure runs, keyed by run id, in a stable order."""
+    return dict(sorted({fr.run.run_id: fr.run for fr in figure_runs}.items()))
+
+
 def all_runs(config: dict, figures: list[str] | None = None) -> dict[str, RunConfig]:
     """The distinct runs of the given figures (all by default), keyed by run id, in a stable order."""
-    runs = {}
-    for name in figures or list(config["figures"]):
-        for fr in figure_runs(config, name):
-            runs.setdefault(fr.run.run_id, fr.run)
-    return dict(sorted(runs.items()))
-
-
-def run_figures(config: dict) -> dict[str, tuple[str, ...]]:
-    """For each run id, the figures that draw it."""
-    users: dict[str, list[str]] = {}
-    for name in config["figures"]:
-        for rid in sorted({fr.run.run_id for fr in figure_runs(config, name)}):
-            users.setdefault(rid, []).append(name)
-    return {rid: tuple(names) for rid, names in users.items()}
+    return distinct_runs(fr for name in figures or list(config["figures"]) for fr in figure_runs(config, name))
 
 
 def arch_pack_sizes(config: dict) -> dict[str, int]:
@@ -166,7 +138,7 @@ def packs(runs: dict[str, RunConfig], pack_size: int, users: dict[str, tuple[str
     """Group fusable runs (same pack key) into packs of at most pack_size (arch_sizes: per architecture, over
     pack_size), deterministically.
 
-    With `users` (run_figures), a pack only holds runs drawn by the same set of figures, so building one
+    With `users` (run id -> the figures drawing it), a pack only holds runs drawn by the same set of figures, so building one
     figure never trains a run that only another figure needs.
     """
     groups: dict[tuple, list[RunConfig]] = {}

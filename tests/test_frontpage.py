@@ -5,7 +5,7 @@ from pathlib import Path
 import docutils.core
 import pytest
 
-from lowrank import grid
+from lowrank import grid, plan
 from lowrank.frontpage import data_label, front_page, setting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,12 +14,12 @@ SCORECARD = "# Scorecard\n\n| claim | verdict |\n|---|---|\n| rank falls with λ
 
 @pytest.fixture(scope="module")
 def paper() -> dict:
-    return grid.load_config(ROOT / "config.yaml")
+    return plan.load(ROOT / "config.yaml")
 
 
 @pytest.fixture(scope="module")
 def demo() -> dict:
-    return grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
+    return plan.load(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
 
 
 def html(rst: str) -> str:

@@ -1,29 +1,25 @@
 """The config's figures expand into the paper's runs: counts per figure, de-duplication, packs, validation."""
 
 import collections
-import copy
 from pathlib import Path
 
 import pytest
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
-from lowrank import grid
+from lowrank import grid, plan
 from lowrank.config import ConfigError, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 
 
 @pytest.fixture(scope="module")
 def paper() -> dict:
-    return grid.load_config(ROOT / "config.yaml")
+    return plan.load(ROOT / "config.yaml")
 
 
 @pytest.fixture(scope="module")
 def demo() -> dict:
     """The synthetic demo, as the tests run it."""
-    return grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml", ROOT / "config" / "demo-synthetic.yaml")
+    return plan.load(ROOT / "config.yaml", ROOT / "config" / "demo.yaml", ROOT / "config" / "demo-synthetic.yaml")
 
 
 def test_paper_grid_matches_the_spec_counts(paper):
@@ -129,8 +125,8 @@ def test_a_resources_row_sets_its_architectures_pack_size(paper):
 
 
 def test_packs_never_mix_runs_of_different_figure_sets(paper):
-    users = grid.run_figures(paper)
-    packs = grid.packs(grid.all_runs(paper), 8, users)
+    built = plan.build({**paper, "pack_size": 8})
+    users, packs = built.run_figures, [p.runs for p in built.packs]
     assert all(len({users[r.run_id] for r in p}) == 1 for p in packs)
     fig4 = {fr.run.run_id for fr in grid.figure_runs(paper, "fig04")}
     touching = [p for p in packs if fig4 & {r.run_id for r in p}]
@@ -153,7 +149,7 @@ def test_lr_schedule_and_eval_epochs():
 
 
 def test_demo_config_is_valid_and_small(demo):
-    validate(copy.deepcopy(demo), SCHEMA)
+    plan.check(demo)
     runs = grid.all_runs(demo)
     assert 40 <= len(runs) <= 120
     assert {r.dataset for r in runs.values()} == {"synthetic"}
@@ -161,8 +157,8 @@ def test_demo_config_is_valid_and_small(demo):
 
 
 def test_default_demo_trains_on_digits_and_names_fig13s_stand_ins():
-    demo = grid.load_config(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
-    validate(copy.deepcopy(demo), SCHEMA)
+    demo = plan.load(ROOT / "config.yaml", ROOT / "config" / "demo.yaml")
+    plan.check(demo)
     runs = grid.all_runs(demo)
     assert collections.Counter((r.dataset, r.data_options.get("size")) for r in runs.values()) == {
         ("digits", 16): 77, ("digits", 8): 3, ("synthetic", 16): 3}
@@ -181,13 +177,13 @@ def test_default_demo_trains_on_digits_and_names_fig13s_stand_ins():
     ({"pack_size": 0}, ["pack_size", "0"]),
     ({"gpu_kernels": "turbo"}, ["gpu_kernels", "turbo"]),
     ({"gpu_step": "compiled"}, ["gpu_step", "compiled"]),
-    ({"resources": {"default": {"pack_size": 4}}}, ["['default']['properties']['pack_size']", "top-level pack_size"]),
+    ({"resources": {"default": {"pack_size": 4}}}, ["resources.default.pack_size", "top-level pack_size"]),
     ({"figures": {"fig02": {"early_stop_epoch": -1}}}, ["early_stop_epoch", "-1"]),
     ({"figures": {"fig12": {"panels": [{"early_stop_epoch": "never"}]}}}, ["early_stop_epoch", "never"]),
 ])
 def test_schema_rejects_bad_config_naming_the_key(paper, edit, words):
-    with pytest.raises(WorkflowError) as err:
-        validate(grid.merge(paper, edit), SCHEMA)
+    with pytest.raises(ConfigError) as err:
+        plan.check(grid.merge(paper, edit))
     text = str(err.value)
     assert all(w in text for w in words), text
 

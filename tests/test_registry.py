@@ -35,7 +35,7 @@ def loads_torch(modules: list[str]) -> bool:
 
 def test_the_workflow_layer_imports_without_torch():
     modules = workflow_modules()
-    assert {"lowrank.grid", "lowrank.layout", "lowrank.registry", "lowrank.views"} <= set(modules)
+    assert {"lowrank.plan", "lowrank.layout", "lowrank.registry", "lowrank.views", "lowrank.controller"} <= set(modules)
     assert not loads_torch(["lowrank.grid", "lowrank.config", "lowrank.frontpage", *modules])
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lowrank import checkpoints, grid, layout
+from lowrank import checkpoints, grid, layout, plan
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -138,7 +138,7 @@ def profile(tmp_path_factory) -> Path:
 
 
 def demo_config(*extra: Path, results: Path) -> dict:
-    return {**grid.load_config(ROOT / "config.yaml", *DEMO, *extra), "results": str(results)}
+    return {**plan.load(ROOT / "config.yaml", *DEMO, *extra), "results": str(results)}
 
 
 def run_ids(config: dict, figure: str) -> list[str]:
@@ -159,15 +159,14 @@ def assert_same_runs(a: Path, b: Path, ids: list[str]) -> None:
 # --- the dry run: what a user sees before submitting -------------------------------------------------------------
 def test_dry_run_prints_resources_of_every_training_job(tmp_path):
     """`snakemake --profile profiles/slurm -n all` on the paper's config lists each training job's GPU, time, memory."""
-    config = grid.load_config(ROOT / "config.yaml")
+    config = plan.load(ROOT / "config.yaml")
     table = config["resources"]
     proc = snakemake(["--profile", "profiles/slurm", "-n", "all", "--config", f"results={tmp_path}/results",
                       f"data_root={tmp_path}/data"], dict(os.environ), tmp_path / "dry.log", timeout=180)
     assert proc.wait() == 0, proc.output()[-4000:]
     out = proc.output()
     blocks = re.findall(r"^rule (train_\w+):\n(.*?)(?=^\S)", out, flags=re.M | re.S)
-    n_packs = len(grid.packs(grid.all_runs(config), config["pack_size"], grid.run_figures(config),
-                             grid.arch_pack_sizes(config)))
+    n_packs = len(plan.build(config).packs)
     assert len(blocks) == n_packs, f"{len(blocks)} training jobs in the dry run, {n_packs} packs in the grid"
     archs = sorted((k for k in table if isinstance(table[k], dict) and k != "default"), key=len, reverse=True)
     for name, body in blocks:

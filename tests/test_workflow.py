@@ -9,7 +9,7 @@ import pytest
 import yaml
 from test_aggregate import write_figure
 
-from lowrank import grid
+from lowrank import grid, plan
 from lowrank.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,13 +30,13 @@ def planned_runs(output: str) -> set[str]:
 def test_dry_run_of_the_whole_paper_lists_every_run(tmp_path):  # its time: bench/bench_dryrun.py
     res = snakemake("-n", "all", "--config", f"results={tmp_path}")
     assert res.returncode == 0, res.stderr
-    assert planned_runs(res.stdout + res.stderr) == set(grid.all_runs(grid.load_config(ROOT / "config.yaml")))
+    assert planned_runs(res.stdout + res.stderr) == set(grid.all_runs(plan.load(ROOT / "config.yaml")))
 
 
 def test_one_figure_target_builds_only_its_runs(tmp_path):
     res = snakemake("-n", "fig04", "--config", f"results={tmp_path}")
     assert res.returncode == 0, res.stderr
-    config = grid.load_config(ROOT / "config.yaml")
+    config = plan.load(ROOT / "config.yaml")
     assert planned_runs(res.stdout + res.stderr) == {fr.run.run_id for fr in grid.figure_runs(config, "fig04")}
 
 
@@ -90,12 +90,12 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     bad = tmp_path / "config.yaml"
     bad.write_text("figures:\n  fig01: {title: [unclosed\n")
     with pytest.raises(ConfigError, match=rf"{bad} line 3, column 1 is not valid YAML"):
-        grid.read_yaml(bad)
+        plan.read_yaml(bad)
 
 
 # --- outputs follow their inputs: a config edit re-runs exactly the jobs that read it ------------------------------
 FIGURES = ("fig08", "fig18")  # a curves figure and the bound figure: four runs in all
-FIGURE_RUNS = {name: {fr.run.run_id for fr in grid.figure_runs(grid.load_config(ROOT / "config.yaml", *DEMO), name)}
+FIGURE_RUNS = {name: {fr.run.run_id for fr in grid.figure_runs(plan.load(ROOT / "config.yaml", *DEMO), name)}
                for name in FIGURES}
 
 
@@ -127,7 +127,7 @@ def built(tmp_path_factory):
     """fig08 and fig18 of the demo built for real from hand-made run logs; returns a dry-run function taking a
     config override."""
     results = tmp_path_factory.mktemp("results")
-    config = grid.load_config(ROOT / "config.yaml", *DEMO)
+    config = plan.load(ROOT / "config.yaml", *DEMO)
     for name in FIGURES:
         write_figure(results / "runs", config, name)
     res = snakemake(*FIGURES, "-c1", "--configfile", *map(str, DEMO), "--config", f"results={results}", timeout=300)

@@ -30,7 +30,7 @@ rule bound_vs_rank:
         curves=table_path("bound_eps_curves"),
     params:
         runs_dir=runs_folder,
-        run_ids=list(RUNS),
+        run_ids=list(PLAN.runs),
         config=views.comparison_view(config),
     log:
         log_path("bound_vs_rank", "bound_vs_rank"),
@@ -43,10 +43,10 @@ rule scorecard:
     input:
         tables=[table_path(name) for name in config["figures"]],
         comparison=table_path("bound_vs_rank"),
-        code=module_files("scorecard"),
+        code=plan.module_files("scorecard"),
     output:
-        md=report(scorecard_path("md"), caption="../report/scorecard.rst", category="Scorecard"),
-        html=scorecard_path("html"),
+        md=report(str(layout.scorecard_file(RESULTS, "md")), caption="../report/scorecard.rst", category="Scorecard"),
+        html=str(layout.scorecard_file(RESULTS, "html")),
     params:
         figures=list(config["figures"]),
         config=views.scorecard_view(config),
@@ -59,11 +59,11 @@ rule scorecard:
 
 rule front_page:
     input:
-        scorecard=scorecard_path("md"),
+        scorecard=str(layout.scorecard_file(RESULTS, "md")),
         paper=str(Path(workflow.basedir, "config.yaml")),
-        code=module_files("frontpage"),
+        code=plan.module_files("frontpage"),
     output:
-        front_page_path(),
+        str(layout.front_page_file(RESULTS)),
     params:
         config=views.scorecard_view(config),
     log:
@@ -77,7 +77,7 @@ rule provenance:
     input:
         code=sorted(str(p) for p in CODE.rglob("*.py")),  # the code version it records
     output:
-        report(provenance_path(), caption="../report/provenance.rst", category="Provenance"),
+        report(str(layout.provenance_file(RESULTS)), caption="../report/provenance.rst", category="Provenance"),
     params:
         config=config,
     log:

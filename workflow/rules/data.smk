@@ -2,10 +2,12 @@
 # file training loads in one read. Runs on the submit host (needs the network once); synthetic data is generated
 # inside each job.
 
+from lowrank import registry
+
 
 rule prepare_data:
     output:
-        str(layout.dataset_file(DATA_ROOT, "{dataset}")),
+        str(layout.dataset_file(PLAN.data_root, "{dataset}")),
     log:
         log_path("prepare_data", "{dataset}"),
     wildcard_constraints:

@@ -23,7 +23,7 @@ for _fig in config["figures"]:
         script:
             "../scripts/render_figure.py"
 
-    if second_rendering(_fig):
+    if PLAN.second_rendering(_fig):
 
         rule:
             name:
@@ -32,15 +32,15 @@ for _fig in config["figures"]:
                 table=table_path(_fig),
                 code=PLOT_CODE,
             output:
-                png=report(figure_path(second_name(_fig), "png"), caption=f"../report/{_fig}.rst",
-                           category="Figures", labels={"figure": second_name(_fig)}),
-                pdf=figure_path(second_name(_fig), "pdf"),
+                png=report(figure_path(PLAN.second_name(_fig), "png"), caption=f"../report/{_fig}.rst",
+                           category="Figures", labels={"figure": PLAN.second_name(_fig)}),
+                pdf=figure_path(PLAN.second_name(_fig), "pdf"),
             params:
                 figure=_fig,
-                plot_eps=second_rendering(_fig),
-                config=views.render_view(config, _fig, second_rendering(_fig)),
+                plot_eps=PLAN.second_rendering(_fig),
+                config=views.render_view(config, _fig, PLAN.second_rendering(_fig)),
             log:
-                log_path("render", second_name(_fig)),
+                log_path("render", PLAN.second_name(_fig)),
             localrule: True
             script:
                 "../scripts/render_figure.py"
@@ -49,7 +49,7 @@ for _fig in config["figures"]:
         name:
             _fig
         input:
-            figure_targets(_fig),
+            PLAN.figure_targets(_fig),
 
 
 rule render_bound_vs_rank:

@@ -5,28 +5,28 @@
 # EXECUTION_KEYS) from the config, not from params: Snakemake re-runs a job whose params changed, and switching how
 # jobs run must not resubmit every finished pack. Its params are what its runs are.
 
-for _pack in PACKS:
+for _pack in PLAN.packs:
 
     rule:
         name:
-            pack_name(_pack)
+            _pack.name
         input:
-            dataset_file(_pack[0].dataset),
+            PLAN.dataset_files(_pack.runs[0].dataset),
         output:
-            [f for r in _pack for f in run_files(r.run_id)],
+            PLAN.run_files(*(r.run_id for r in _pack.runs)),
         params:
-            runs=[{"config": r.to_dict(), "out": str(run_dir(r.run_id))} for r in _pack],
-            ckpt_dir=str(checkpoint_dir()),
+            runs=[{"config": r.to_dict(), "out": str(layout.run_dir(PLAN.runs_dir, r.run_id))} for r in _pack.runs],
+            ckpt_dir=str(layout.checkpoints_dir(RESULTS)),
             data_root=data_folder,
-            attempts_log=str(attempts_log(_pack)),
+            attempts_log=str(layout.attempts_file(RESULTS, _pack.name)),
         log:
-            log_path("train", pack_name(_pack)),
-        threads: pack_resources(_pack)["cpus"]
+            log_path("train", _pack.name),
+        threads: _pack.resources["cpus"]
         resources:
-            mem_mb=pack_resources(_pack)["mem_mb"],
-            cpus_per_task=pack_resources(_pack)["cpus"],
-            gpu=pack_resources(_pack)["gpus"],
-            runtime=pack_runtime(_pack),
+            mem_mb=_pack.resources["mem_mb"],
+            cpus_per_task=_pack.resources["cpus"],
+            gpu=_pack.resources["gpus"],
+            runtime=lambda wildcards, attempt, pack=_pack: pack.minutes(attempt),
             attempt=lambda wildcards, attempt: attempt,  # for the header of the attempt's log
         script:
             "../scripts/train_pack.py"

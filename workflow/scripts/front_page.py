@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from lowrank.frontpage import front_page
-from lowrank.grid import load_config
+from lowrank.plan import load
 from lowrank.joblog import log_stderr
 
 log_stderr(snakemake.log[0])  # noqa: F821
 
-paper = load_config(snakemake.input.paper)  # noqa: F821
+paper = load(snakemake.input.paper)  # noqa: F821
 text = front_page(snakemake.params.config, paper, Path(snakemake.input.scorecard).read_text())  # noqa: F821
 Path(snakemake.output[0]).write_text(text)  # noqa: F821

@@ -1,0 +1,25 @@
+# A SLURM controller's hooks (lowrank.controller): at its start it names the jobs an earlier controller left; when
+# it stops it cancels (after Ctrl-C) or names (after another error) the jobs it left. Ctrl-C reaches Snakemake's
+# main thread at once (lowrank.interrupt), whichever thread the kernel handed it to.
+from snakemake.logging import logger
+
+from lowrank import interrupt
+from lowrank.controller import Controller
+
+interrupt.forward_ctrl_c_to_main_thread()
+CONTROLLER = Controller({p.name for p in PLAN.packs}, workflow.workdir_init, logger.warning)
+
+
+def slurm_controller():
+    """Is this Snakemake the controller of a SLURM run (not a local run, nor a job step inside SLURM)?"""
+    return workflow.executor_plugin is not None and workflow.executor_plugin.name.endswith("slurm")
+
+
+onstart:
+    if slurm_controller():
+        CONTROLLER.on_start()
+
+
+onerror:
+    if slurm_controller():
+        CONTROLLER.on_error(interrupt.ctrl_c_seen())
