@@ -35,6 +35,12 @@ def sections() -> dict[str, dict]:
             "figure": schema["$defs"]["figure"]["properties"], "panel": schema["$defs"]["panel"]["properties"]}
 
 
+def unclassified() -> list[str]:
+    """The keys (section.key) of the sections that carry roles whose `x-role` is missing or unknown: none may be."""
+    return [f"{name}.{key}" for name, props in sections().items() for key, rule in props.items()
+            if rule.get("x-role") not in ROLES]
+
+
 def keys_with_role(section: str, role: str) -> tuple[str, ...]:
     """The keys of a schema section (sections()) that have role `role`."""
     return tuple(k for k, v in sections()[section].items() if v.get("x-role") == role)

@@ -4,6 +4,7 @@ stopped controller left."""
 import pytest
 
 from lowrank import squeue
+from lowrank.controller import Controller
 
 
 def fake_squeue(tmp_path, monkeypatch, script: str | None) -> None:
@@ -90,3 +91,31 @@ def test_cancel_runs_scancel_on_the_jobs(tmp_path, monkeypatch, script, expect):
     assert squeue.cancel(squeue.parse("8|PENDING|rule_train_a|/w\n10|RUNNING|rule_train_a|/w\n")) is expect
     if script and "ARGS" in script:
         assert (tmp_path / "args").read_text().split() == ["8", "10"]
+
+
+def test_a_controller_names_earlier_jobs_then_cancels_only_its_own_after_ctrl_c(tmp_path, monkeypatch):
+    queue = tmp_path / "queue"
+    fake_squeue(tmp_path, monkeypatch, f"/bin/cat {queue}")
+    (tmp_path / "scancel").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/cancelled\n')
+    (tmp_path / "scancel").chmod(0o755)
+    said: list[str] = []
+    ctl = Controller({"train_a"}, str(tmp_path), said.append)
+    queue.write_text(f"7|RUNNING|rule_train_a|{tmp_path}\n")
+    ctl.on_start()
+    assert ctl.earlier == {"7"} and said[0].startswith("SLURM: 1 job(s) of an earlier run")
+    queue.write_text(f"7|RUNNING|rule_train_a|{tmp_path}\n8|PENDING|rule_train_a|{tmp_path}\n"
+                     f"9|RUNNING|rule_train_b|{tmp_path}\n")
+    ctl.on_error(ctrl_c=False)  # another error: named, left running
+    assert said[1].endswith("To stop them: scancel 8") and not (tmp_path / "cancelled").exists()
+    ctl.on_error(ctrl_c=True)
+    assert said[2] == "SLURM: cancelled 1 job(s) of this run still queued or running: 8"
+    assert (tmp_path / "cancelled").read_text().split() == ["8"]
+
+
+def test_a_controller_that_cannot_read_the_queue_says_so(tmp_path, monkeypatch):
+    fake_squeue(tmp_path, monkeypatch, "exit 1")
+    said: list[str] = []
+    ctl = Controller({"train_a"}, str(tmp_path), said.append)
+    ctl.on_start()
+    ctl.on_error(ctrl_c=True)
+    assert ctl.earlier is None and len(said) == 2 and "check `squeue --me` and scancel them" in said[1]
