@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from lowrank import registry, schema
 
@@ -76,14 +77,14 @@ class RunConfig:
             raise ConfigError(f"run setting '{missing[0]}' is missing.")
         return cls(**d)
 
-    @property
+    @cached_property
     def run_id(self) -> str:
         """Readable, content-addressed name: the same settings always give the same id."""
         digest = hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
         return (f"{self.arch}-{self.dataset}-b{self.batch_size}-lr{self.lr:g}-wd{self.weight_decay:g}"
                 f"-m{self.momentum:g}-s{self.seed}-{digest}")
 
-    @property
+    @cached_property
     def pack_key(self) -> str:
         """Runs with the same pack key can be trained together as one fused pack."""
         shared = {k: v for k, v in self.to_dict().items() if k not in PER_RUN_FIELDS}
