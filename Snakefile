@@ -5,15 +5,22 @@
 
 from snakemake.utils import min_version
 
+from snakemake.exceptions import WorkflowError
+
 from lowrank import layout
+from lowrank.config import ConfigError
 from lowrank.plan import read_yaml
 
 min_version("9.0")  # pyproject.toml pins the same floor
 # `snakemake --lint` remaining warning, on purpose: "Specify a conda environment or container for each rule": every
 # rule runs the project's one virtual environment (pyproject.toml, `make setup`), on the cluster too.
 
-read_yaml("config.yaml")  # a YAML syntax error then names the file and line; Snakemake's message names neither
 configfile: "config.yaml"
+try:  # a YAML syntax error or a key given twice names the file and line (Snakemake names neither, keeps the last)
+    for _path in ["config.yaml", *workflow.overwrite_configfiles]:
+        read_yaml(_path)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 
 include: "workflow/rules/common.smk"

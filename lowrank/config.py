@@ -62,7 +62,7 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """Plain JSON-able form (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        return json.loads(json.dumps({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}))
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":

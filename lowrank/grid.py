@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -74,6 +75,14 @@ def run_config(config: dict, model: str, settings: dict, seed: int) -> RunConfig
 def panels_of(fig: dict) -> list[dict]:
     """The figure's panels (one implicit panel when it lists none)."""
     return fig.get("panels") or [{}]
+
+
+def size(config: dict, name: str) -> int:
+    """How many runs figure `name` lists (before de-duplication), counted without building one."""
+    fig = config["figures"][name]
+    seeds = len(fig.get("seeds", config["defaults"]["seeds"]))
+    return sum(seeds * math.prod(len(v) for v in {**fig.get("vary", {}), **panel.get("vary", {})}.values())
+               for panel in panels_of(fig))
 
 
 def figure_runs(config: dict, name: str) -> list[FigureRun]:

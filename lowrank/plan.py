@@ -20,10 +20,25 @@ from lowrank.config import ConfigError, RunConfig
 ROOT = Path(__file__).resolve().parents[1]  # the project: the package's parent
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice in one mapping",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: str | Path) -> dict:
-    """A YAML config file; a syntax error is one sentence naming the file and line (Snakemake's names neither)."""
+    """A YAML config file; a syntax error or a duplicated key is one sentence naming the file and line (Snakemake's
+    message names neither, and PyYAML keeps the last of two equal keys silently)."""
     try:
-        return yaml.safe_load(Path(path).read_text()) or {}
+        return yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -40,10 +55,45 @@ def load(*paths: str | Path) -> dict:
 
 def check(config: dict) -> None:
     """The one validation pass before any work: the schema's types and ranges (its first violation, one sentence
-    naming the key); what the schema cannot say (grid consistency, datasets' sizes) is refused by build."""
+    naming the key), the grid's size and the figures' texts; what needs the runs themselves (grid consistency,
+    datasets' sizes) is refused by build."""
     error = schema.config_error(config)
     if error:
         raise ConfigError(error)
+    sizes = {name: grid.size(config, name) for name in config["figures"]}
+    if sum(sizes.values()) > config["max_runs"]:
+        largest = max(sizes, key=sizes.get)
+        raise ConfigError(f"Invalid config at max_runs: the figures list {sum(sizes.values()):,} runs ({largest}: "
+                          f"{sizes[largest]:,}), over max_runs = {config['max_runs']:,}; shrink the grid or raise "
+                          "max_runs.")
+    for key, text in figure_texts(config):
+        if "$" in text:
+            check_drawable(key, text)
+
+
+def figure_texts(config: dict) -> list[tuple[str, str]]:
+    """Every text a figure draws from the config, by key: its title and its panels' labels."""
+    out = []
+    for name, fig in config["figures"].items():
+        out.append((f"figures.{name}.title", fig["title"]))
+        out += [(f"figures.{name}.panels[{i}].label", p["label"]) for i, p in enumerate(grid.panels_of(fig))
+                if "label" in p]
+    return out
+
+
+def check_drawable(key: str, text: str) -> None:
+    """Render a text with matplotlib (as the figure will, math included) so broken math text stops before any
+    training, not at render time after it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.text(0, 0, text)
+    try:
+        FigureCanvasAgg(figure).draw()
+    except ValueError as err:
+        raise ConfigError(f"Invalid config at {key}: {text!r} cannot be drawn: "
+                          f"{str(err).strip().splitlines()[-1]}.") from None
 
 
 def module_files(*names: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import math
 from pathlib import Path
 
@@ -87,7 +88,14 @@ def _setting_validator(name: str) -> jsonschema.Draft202012Validator | None:
 def setting_error(name: str, value: object) -> tuple[str, object, str] | None:
     """The key, value and reason of run setting `name`'s first break of its schema definition (e.g.
     ("data_options.n_train", 0, "0 is less than the minimum of 1")), or None: it complies, or the schema has none."""
+    return _setting_error(name, json.dumps(value, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4096)
+def _setting_error(name: str, value_json: str) -> tuple[str, object, str] | None:
+    """setting_error of a value given as JSON: each distinct value is validated once (a grid repeats them)."""
     validator = _setting_validator(name)
+    value = json.loads(value_json)
     error = None if validator is None else jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
         return None

@@ -100,7 +100,7 @@ def test_run_settings_are_checked_against_the_schema_not_a_copy_of_it():
 def test_every_key_of_the_schema_has_a_role(monkeypatch):
     assert schema.unclassified() == []
     assert views.EXECUTION_KEYS == ("results", "data_root", "pack_size", "pack_scope", "checkpoint_every",
-                                    "gpu_kernels", "gpu_step", "lease_stale_after_s", "resources")
+                                    "gpu_kernels", "gpu_step", "max_runs", "lease_stale_after_s", "resources")
     assert views.DRAWING_KEYS == ("title", "hue", "x", "accuracy") and views.DRAWING_SWITCHES == ("bound_lambda",)
     broken = copy.deepcopy(schema.load())
     broken["$defs"]["figure"]["properties"]["colour"] = {"type": "string"}  # a new key, forgotten
@@ -117,3 +117,33 @@ def test_views_follow_the_roles(paper):
     assert views.aggregate_view(edited, "fig12")["figures"]["fig12"]["panels"] == [{"label": "a"}]
     assert views.render_view(edited, "fig18")["switches"] == {"bound_lambda": "as_printed"}
     assert views.render_view(edited, "fig04")["switches"] == {}  # a curves figure reads no drawing switch
+
+
+# --- issue 25, case 7: configs that used to pass but should not ---------------------------------------------------
+def test_a_key_given_twice_in_one_yaml_file_is_refused_naming_file_and_line(tmp_path):
+    dup = tmp_path / "override.yaml"
+    dup.write_text("figures:\n  fig08:\n    title: a\n  fig08:\n    title: b\n")
+    with pytest.raises(ConfigError, match=rf"^{dup} line 4, column 3 is not valid YAML: key 'fig08' is given twice"):
+        plan.read_yaml(dup)
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"defaults": {"epochs": 5_000_000_000}},
+     "Invalid config at defaults.epochs: 5000000000 is greater than the maximum of 100000"),
+    ({"figures": {"fig02": {"seeds": list(range(1000))}}},
+     "Invalid config at max_runs: the figures list 12,365 runs (fig02: 12,000), over max_runs = 10,000; shrink the "
+     "grid or raise max_runs."),
+    ({"figures": {"fig08": {"title": r"$\frac{1}{2$"}}},
+     r"Invalid config at figures.fig08.title: '$\\frac{1}{2$' cannot be drawn: ParseSyntaxException: Expected "
+     r"\frac{num}{den}, found '{'  (at char 5), (line:1, col:6)."),
+])
+def test_impossible_sizes_and_undrawable_titles_stop_before_any_work(paper, edit, message):
+    with pytest.raises(ConfigError) as err:
+        plan.check(grid.merge(paper, edit))
+    assert str(err.value) == message
+
+
+def test_grid_size_counts_what_the_figures_list(paper):
+    assert sum(grid.size(paper, n) for n in paper["figures"]) == 425 == sum(
+        len(grid.figure_runs(paper, n)) for n in paper["figures"])
+    plan.check(grid.merge(paper, {"figures": {"fig08": {"title": r"$\mu$ and $\lambda$"}}, "max_runs": 425}))

@@ -86,6 +86,14 @@ def test_a_batch_larger_than_the_dataset_is_refused_when_the_dag_is_built(tmp_pa
     assert "batch_size=500 is invalid: the synthetic training set has only 384 samples" in text
 
 
+def test_a_key_given_twice_in_an_override_file_stops_snakemake_naming_file_and_line(tmp_path):
+    dup = tmp_path / "override.yaml"
+    dup.write_text("figures:\n  fig08:\n    title: a\n  fig08:\n    title: b\n")
+    res = snakemake("-n", "all", "--configfile", *map(str, DEMO), str(dup), "--config", f"results={tmp_path}")
+    text = res.stdout + res.stderr
+    assert res.returncode != 0 and f"{dup} line 4, column 3 is not valid YAML: key 'fig08' is given twice" in text
+
+
 def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     bad = tmp_path / "config.yaml"
     bad.write_text("figures:\n  fig01: {title: [unclosed\n")
