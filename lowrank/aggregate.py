@@ -76,7 +76,7 @@ def _summaries(runs_dir: Path, run_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per run: (status frame, rank-layer frame with run_id, layer, layer_index, m, rows, cols)."""
     status, layers = [], []
     for rid in run_ids:
-        s = logs.check_run(run_path(runs_dir, rid))  # every run's logs are validated before any is used
+        s = logs.check_run(run_path(runs_dir, rid), rid)  # every run's logs are validated before any is used
         status.append({"run_id": rid, "status": s["status"], "diverged_epoch": s.get("diverged_epoch"),
                        "code": code_label(s.get("code"))})
         layers += [{"run_id": rid, "layer": l["name"], "layer_index": i, "m": l["m"], "rows": l["shape"][0],

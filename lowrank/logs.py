@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lowrank.config import RunConfig
+
 FILES = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz", "summary.json")
 EVAL_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 LAYER_COLUMNS = ["epoch", "layer", "m", "rows", "cols", "fro_norm", "spectral_norm", "stable_rank"]
@@ -121,9 +123,29 @@ def _read(path: Path, reader: Callable):
         raise DamagedRun(path, f"it cannot be read ({type(err).__name__}: {err})") from None
 
 
-def _check_columns(path: Path, table: pd.DataFrame, columns: list[str], keys: list[str]) -> None:
-    if list(table.columns) != columns:
-        raise DamagedRun(path, f"its columns are {list(table.columns)}, expected {columns}")
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A CSV log read strictly: the expected header, every row complete (as many fields as columns, the file ending
+    with its newline: a cut file fails here) and every value but `layer` a number (empty = NaN, a diverged loss)."""
+    text = _read(path, lambda p: p.read_text())
+    lines = text.split("\n")
+    if lines[0].split(",") != columns:
+        raise DamagedRun(path, f"its columns are {lines[0].split(',')}, expected {columns}")
+    rows = lines[1:-1] if text.endswith("\n") else lines[1:]
+    short = [line.count(",") + 1 for line in rows if line.count(",") != len(columns) - 1]
+    if short:
+        raise DamagedRun(path, f"a row has no {'/'.join(columns[min(short):])} value (truncated?)")
+    if not text.endswith("\n"):
+        raise DamagedRun(path, "its last row has no line end (truncated?)")
+    table = pd.read_csv(io.StringIO(text))
+    for column in (c for c in columns if c != "layer"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        if (values.isna() & table[column].notna()).any():
+            raise DamagedRun(path, f"a value of column {column} is not a number")
+    return table
+
+
+def _check_columns(path: Path, table: pd.DataFrame, keys: list[str]) -> None:
+    """The key columns of every row hold a value."""
     if table[keys].isna().any().any():
         raise DamagedRun(path, f"a row has no {'/'.join(keys)} value (truncated?)")
 
@@ -132,8 +154,8 @@ def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) ->
     """layers.csv: every layer once per epoch, up to epochs_completed (one less for a run that diverged while
     training, whose last epoch was never observed); returns the observed epochs."""
     path = run_dir / "layers.csv"
-    layers = _read(path, pd.read_csv)
-    _check_columns(path, layers, LAYER_COLUMNS, ["epoch", "layer"])
+    layers = _read_csv(path, LAYER_COLUMNS)
+    _check_columns(path, layers, LAYER_COLUMNS if not diverged else ["epoch", "layer"])
     epochs = sorted(int(e) for e in layers["epoch"].unique())
     last = epochs[-1] if epochs else -1
     if last not in ({done, done - 1} if diverged else {done}):
@@ -148,8 +170,8 @@ def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) ->
 def _check_ranks(run_dir: Path, epochs: list[int], names: list[str], n_eps: int) -> None:
     """ranks.csv: one row per observed epoch × layer × ε."""
     path = run_dir / "ranks.csv"
-    ranks = _read(path, pd.read_csv)
-    _check_columns(path, ranks, RANK_COLUMNS, ["epoch", "layer", "eps", "rank"])
+    ranks = _read_csv(path, RANK_COLUMNS)
+    _check_columns(path, ranks, RANK_COLUMNS)
     expected = len(epochs) * len(names) * n_eps
     if (len(ranks) != expected or ranks.groupby(["epoch", "layer"]).size().ne(n_eps).any()
             or sorted(int(e) for e in ranks["epoch"].unique()) != epochs):
@@ -157,19 +179,28 @@ def _check_ranks(run_dir: Path, epochs: list[int], names: list[str], n_eps: int)
                                f"{len(names)} layers × {n_eps} eps)")
 
 
-def _check_evaluations(run_dir: Path, epochs: list[int], layers: list[dict]) -> None:
-    """evals.csv at increasing observed epochs, and the spectra saved at exactly those, one row per evaluation
-    of min(rows, cols) singular values per layer."""
+def _check_evaluations(run_dir: Path, cfg: RunConfig, epochs: list[int], layers: list[dict], finished: bool) -> None:
+    """evals.csv at increasing observed epochs ending with the run's last evaluation (cfg.eval_epochs up to its
+    last observed epoch), each value present in a finished run; and the spectra saved at exactly those epochs, one
+    row per evaluation of min(rows, cols) singular values per layer. A lost row is blamed on the file that lost it."""
     path = run_dir / "evals.csv"
-    evals = _read(path, pd.read_csv)
-    _check_columns(path, evals, EVAL_COLUMNS, ["epoch"])
+    evals = _read_csv(path, EVAL_COLUMNS)
+    _check_columns(path, evals, EVAL_COLUMNS if finished else ["epoch"])
     evaluated = evals["epoch"].tolist()
     if evaluated != sorted(set(evaluated)) or not set(evaluated) <= set(epochs):
         raise DamagedRun(path, f"its epochs {evaluated} are not increasing epochs of layers.csv")
-    path = run_dir / "singular_values.npz"
-    spectra = _read(path, lambda p: read_spectra(p.parent))
-    if spectra.get("epochs", np.empty(0)).tolist() != evaluated:
-        raise DamagedRun(path, f"its epochs differ from the evaluations in evals.csv ({evaluated})")
+    last = [e for e in cfg.eval_epochs() if e <= epochs[-1]][-1:] if epochs else []
+    if not set(last) <= set(evaluated):
+        raise DamagedRun(path, f"it lacks the run's last evaluation, at epoch {last[0]} (truncated?)")
+    spectra_path = run_dir / "singular_values.npz"
+    spectra = _read(spectra_path, lambda p: read_spectra(p.parent))
+    saved = spectra.get("epochs", np.empty(0)).tolist()
+    if saved != evaluated:
+        lost = sorted(set(saved) - set(evaluated))
+        if lost and set(evaluated) < set(saved):
+            raise DamagedRun(path, f"it lacks the evaluations at epochs {lost} that singular_values.npz holds")
+        raise DamagedRun(spectra_path, f"its epochs differ from the evaluations in evals.csv ({evaluated})")
+    path = spectra_path
     for layer in layers:
         want = (len(evaluated), min(layer["shape"]))
         got = spectra[layer["name"]].shape if layer["name"] in spectra else None
@@ -177,20 +208,27 @@ def _check_evaluations(run_dir: Path, epochs: list[int], layers: list[dict]) -> 
             raise DamagedRun(path, f"layer {layer['name']} has shape {got}, expected {want}")
 
 
-def check_run(run_dir: Path) -> dict:
-    """Validate a run's logs against its summary.json and return the summary (see _check_layers, _check_ranks,
-    _check_evaluations): a damaged file is a DamagedRun naming it, never a figure drawn around it."""
+def check_run(run_dir: Path, run_id: str | None = None) -> dict:
+    """Validate a run's logs against its summary.json, and the summary against itself and the run expected there
+    (`run_id`: the pipeline's folders are named by it; its run id and its config's are that run's), and return the
+    summary (see _check_layers, _check_ranks, _check_evaluations): a damaged
+    or foreign file is a DamagedRun naming it, never a figure drawn around it."""
     run_dir = Path(run_dir)
-    summary = _read(run_dir / "summary.json", lambda p: json.loads(p.read_text()))
+    path = run_dir / "summary.json"
+    summary = _read(path, lambda p: json.loads(p.read_text()))
     try:
-        layers, n_eps = summary["layers"], len(summary["config"]["eps"])
+        layers, cfg = summary["layers"], RunConfig.from_dict(summary["config"])
         names = [layer["name"] for layer in layers]
-        done, diverged = int(summary["epochs_completed"]), summary["status"] != FINISHED
+        done, finished = int(summary["epochs_completed"]), summary["status"] == FINISHED
     except (KeyError, TypeError, ValueError) as err:
-        raise DamagedRun(run_dir / "summary.json", f"it lacks a field ({err})") from None
-    epochs = _check_layers(run_dir, names, done, diverged)
-    _check_ranks(run_dir, epochs, names, n_eps)
-    _check_evaluations(run_dir, epochs, layers)
+        raise DamagedRun(path, f"it lacks a field or holds a bad one ({err})") from None
+    expected = run_id or cfg.run_id
+    if summary.get("run_id") != expected or cfg.run_id != expected:
+        raise DamagedRun(path, f"it is the summary of run {summary.get('run_id')} (config of {cfg.run_id}), not of "
+                               f"{expected} (copied from another run?)")
+    epochs = _check_layers(run_dir, names, done, not finished)
+    _check_ranks(run_dir, epochs, names, len(cfg.eps))
+    _check_evaluations(run_dir, cfg, epochs, layers, finished)
     return summary
 
 

@@ -133,6 +133,45 @@ def test_every_damaged_log_file_is_named(tmp_path, name, damage, why):
         logs.check_run(run)
 
 
+def cut_evals_after_train_acc(path: Path) -> None:
+    """The last row of evals.csv cut right after its train_acc (a copy or a disk that gave out mid-write)."""
+    *rows, last, _ = path.read_text().split("\n")
+    path.write_text("\n".join([*rows, ",".join(last.split(",")[:4])]))
+
+
+def lose_evaluation(epoch: int):
+    """A damage dropping the evaluation row of `epoch` from evals.csv (the file otherwise intact)."""
+    return lambda p: p.write_text("".join(line for line in p.read_text().splitlines(keepends=True)
+                                          if not line.startswith(f"{epoch},")))
+
+
+@pytest.mark.parametrize("damage, file, why", [  # issue 25, case 2: every one passed check_run before
+    (cut_evals_after_train_acc, "evals.csv", r"a row has no test_loss/test_acc value \(truncated\?\)"),
+    (lose_evaluation(4), "evals.csv", r"it lacks the run's last evaluation, at epoch 4 \(truncated\?\)"),
+    (lose_evaluation(2), "evals.csv", r"it lacks the evaluations at epochs \[2\] that singular_values\.npz holds"),
+    (lambda p: p.write_text(p.read_text().replace("\n4,", "\n4,x", 1)), "evals.csv", "a value of column lr is not a number"),
+    (lambda p: p.write_text(p.read_text()[:-1]), "ranks.csv", r"its last row has no line end \(truncated\?\)"),
+])
+def test_a_log_damaged_in_any_column_or_row_is_named_not_drawn(tmp_path, damage, file, why):
+    run = tmp_path / "run"
+    train_pack([(tiny_config(), run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=lambda m: None)
+    damage(run / file)
+    with pytest.raises(logs.DamagedRun, match=rf"{file} is damaged: {why}"):
+        logs.check_run(run)
+
+
+def test_a_summary_copied_from_another_run_is_refused_naming_both(tmp_path):  # issue 25, case 3
+    a, b = tiny_config(batch_size=16), tiny_config(batch_size=4)
+    for cfg in (a, b):
+        train_pack([(cfg, tmp_path / cfg.run_id)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"),
+                   log=lambda m: None)
+    assert logs.check_run(tmp_path / b.run_id, b.run_id)["config"]["batch_size"] == 4
+    (tmp_path / b.run_id / "summary.json").write_bytes((tmp_path / a.run_id / "summary.json").read_bytes())
+    with pytest.raises(logs.DamagedRun, match=rf"{b.run_id}/summary.json is damaged: it is the summary of run "
+                                              rf"{a.run_id} \(config of {a.run_id}\), not of {b.run_id}"):
+        logs.check_run(tmp_path / b.run_id, b.run_id)
+
+
 def interrupted(tmp_path: Path, cfg: RunConfig, epoch: int = 3) -> Path:
     """Train `cfg` with a checkpoint per epoch and stop it when it reports `epoch`; return the checkpoint dir."""
     with pytest.raises(Interrupt):
