@@ -24,8 +24,7 @@ def _ticks(values) -> list[str]:
 
 
 def _panel(ax: Axes, sub: pd.DataFrame, x: str, y: str, value: str) -> None:
-    """One heat-map: seed-mean of `value` over finished and early-stopped runs (their last logged value, the cell
-    outlined and labelled); a cell whose runs all ended in a non-finite loss is hatched."""
+    """One heat-map: seed-mean of `value` over finished and early-stopped (marked) runs; all non-finite: hatched."""
     column, what, cmap, fmt = VALUES[value]
     xs, ys = sorted(sub[x].unique()), sorted(sub[y].unique())
     stopped = sub["diverged_reason"] == EARLY_STOP
