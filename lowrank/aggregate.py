@@ -2,8 +2,8 @@
 
 Every table holds one row per observation and repeats its run's identity: ``figure, panel, panel_label,
 run_id, plot_eps`` (the ε the panel's rank curves use), the run settings ``RUN_COLUMNS``, any other varied
-value, ``status`` ("finished"/"diverged") with ``diverged_epoch``, and ``code`` (provenance.code_label: the code
-that trained the run). A diverged run is kept and marked;
+value, ``status`` ("finished"/"diverged") with ``diverged_epoch`` and ``diverged_reason``, and ``code``
+(provenance.code_label: the code that trained the run). A diverged run is kept and marked;
 a run without logs is an error naming it, and one whose logs disagree with its summary.json (logs.check_run)
 an error naming the file. Per kind (see ``figure_table``):
 
@@ -36,7 +36,7 @@ from lowrank.metrics import eps_rank
 from lowrank.provenance import code_label
 
 RUN_COLUMNS = ("arch", "dataset", "batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma", "seed")
-STATUS_COLUMNS = ["run_id", "status", "diverged_epoch", "code"]
+STATUS_COLUMNS = ["run_id", "status", "diverged_epoch", "diverged_reason", "code"]
 
 
 def run_path(runs_dir: Path, run_id: str) -> Path:
@@ -78,7 +78,7 @@ def _summaries(runs_dir: Path, run_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
     for rid in run_ids:
         s = logs.check_run(run_path(runs_dir, rid), rid)  # every run's logs are validated before any is used
         status.append({"run_id": rid, "status": s["status"], "diverged_epoch": s.get("diverged_epoch"),
-                       "code": code_label(s.get("code"))})
+                       "diverged_reason": s.get("diverged_reason"), "code": code_label(s.get("code"))})
         layers += [{"run_id": rid, "layer": l["name"], "layer_index": i, "m": l["m"], "rows": l["shape"][0],
                     "cols": l["shape"][1]} for i, l in enumerate(s["layers"])]
     return pd.DataFrame(status, columns=STATUS_COLUMNS), pd.DataFrame(layers)

@@ -13,7 +13,8 @@ def paper_lambda(weight_decay: float, convention: str = "torch") -> float:
     """The paper's λ for an optimizer weight-decay coefficient.
 
     torch.optim.SGD applies W ← (1 − μ·wd)W − μ∇L while the paper's objective λ‖W‖² gives (1 − 2μλ),
-    so λ = wd/2 ("torch", consistent). "as_printed" plugs wd in as λ, as the paper's Fig 18 numbers do.
+    so λ = wd/2 ("torch", consistent). "as_printed" plugs wd in as λ, the reading under which the paper's Fig 18
+    claim (bound below the width 10,000 for ε ≥ 0.3) holds [inferred: the paper prints no bound values].
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r} is invalid: choose one of {', '.join(CONVENTIONS)}.")

@@ -215,6 +215,7 @@ def test_diverged_runs_are_kept_and_marked(tmp_path):
     marked = table.drop_duplicates("run_id").set_index("batch_size")
     assert marked.loc[4, "status"] == "finished" and marked.loc[8, "status"] == "diverged"
     assert marked.loc[8, "diverged_epoch"] == 1 and table.loc[table["batch_size"] == 8, "epoch"].max() == 1
+    assert marked.loc[8, "diverged_reason"] == "nonfinite_loss" and pd.isna(marked.loc[4, "diverged_reason"])
     config["figures"]["fig14"] = fig("fig14", model="resnet18_relu", fixed=fig("fig04")["panels"][0]["fixed"],
                                      panels=[{"fixed": {"batch_size": 8}}], early_stop_epoch=50)
     assert set(aggregate.figure_table(config, "fig14", tmp_path)["status"]) == {"diverged"}

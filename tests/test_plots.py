@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.patches import Rectangle
 
 from lowrank import aggregate, plots, views
 from lowrank.bound import CONVENTIONS, informative_eps, rank_bound
@@ -46,7 +47,8 @@ def runs(config: dict, name: str, diverged: tuple = ()) -> pd.DataFrame:
     frame = aggregate.figure_runs_frame(config, name)
     ids = frame["run_id"].unique()
     bad = frame["run_id"].isin(ids[list(diverged)])
-    return frame.assign(status=np.where(bad, "diverged", "finished"), diverged_epoch=np.where(bad, 4.0, np.nan))
+    return frame.assign(status=np.where(bad, "diverged", "finished"), diverged_epoch=np.where(bad, 4.0, np.nan),
+                        diverged_reason=np.where(bad, "nonfinite_loss", None))
 
 
 def per(frame: pd.DataFrame, **columns) -> pd.DataFrame:
@@ -144,6 +146,26 @@ def test_a_run_that_diverged_everywhere_still_renders(tmp_path):
     table = curves_table(config, "fig08", [1e-3], diverged=(0,))
     plots.render(config, "fig08", table, tmp_path / "a.png", tmp_path / "a.pdf")
     assert_rendered(tmp_path / "a.png", tmp_path / "a.pdf")
+
+
+def test_heatmap_draws_an_early_stopped_run_and_hatches_a_nonfinite_one(tmp_path):
+    config = make_config()
+    table = tables(config)["fig01"]
+    cell = lambda wd: table.index[(table["panel"] == 0) & (table["batch_size"] == 8)  # noqa: E731
+                                  & (table["weight_decay"] == wd)].item()
+    stop, nan = cell(0.0), cell(2e-3)
+    table.loc[stop, ["status", "diverged_epoch", "diverged_reason", "avg_rank"]] = ["diverged", 50.0, "early_stop",
+                                                                                    12.34]
+    table.loc[nan, ["status", "diverged_epoch", "diverged_reason", "avg_rank"]] = ["diverged", 7.0,
+                                                                                   "nonfinite_loss", np.nan]
+    ax = plots.heatmap.draw(config, "fig01", roundtrip(table, tmp_path / "fig01.csv")).axes[0]
+    cells = {(t.get_position()[0] - 0.5, round(t.get_position()[1] - 0.5, 1)): t.get_text() for t in ax.texts}
+    j, i_stop, i_nan = 1, 0, 1  # B = 8 is the second column; λ = 0 the first row, 2e-3 the second
+    assert cells[(j, i_stop)] == "12.3" and cells[(j, i_stop - 0.3)] == "early stop, epoch 50"
+    assert cells[(j, i_nan)] == "diverged"
+    boxes = {(p.get_x(), p.get_y()): p for p in ax.patches if isinstance(p, Rectangle)}
+    assert boxes[(j, i_nan)].get_hatch() == "xx" and boxes[(j, i_stop)].get_linestyle() == "--"
+    assert not boxes[(j, i_stop)].get_hatch()
 
 
 def eps_curves_table() -> pd.DataFrame:

@@ -221,10 +221,16 @@ def fig18_table(config: dict, rank: dict) -> pd.DataFrame:
     return t
 
 
+YARDSTICKS = ("bound < the largest possible average rank 6536 (decides) for ε > 0.837 (torch) | 0.35 (as_printed); "
+              "bound < the width 10000 (the paper's yardstick, reported) for ε > 0.527 (torch) | 0.139 (as_printed)")
+
+
 @pytest.mark.parametrize("rank, switch, expected", [
     ({1e-3: 4000, 0.3: 3, 0.9: 3}, "torch", "supported"),  # 7500·ln(2/0.9) = 5989 < 6536: informative only at 0.9
     ({1e-3: 4000, 0.3: 3, 0.9: 6000}, "torch", "not supported"),
     ({1e-3: 4000, 0.3: 3, 0.5: 3}, "torch", "inconclusive"),  # 7500·ln 4 = 10397: vacuous at every ε
+    # 7500·ln(2/0.7) = 7874: below the width 10000 (where 6000 would hold) but not below 6536, which decides
+    ({1e-3: 4000, 0.3: 3, 0.7: 6000}, "torch", "inconclusive"),
     ({1e-3: 4000, 0.3: 3, 0.5: 3}, "as_printed", "supported"),  # 3750·ln 4 = 5199: informative at 0.5
     ({1e-3: 4000, 0.3: 3, 0.5: 6000}, "as_printed", "not supported"),
 ])
@@ -232,12 +238,24 @@ def test_fig18_compares_the_measured_rank_with_the_bound(rank, switch, expected)
     config = config_with("fig18")
     config["switches"]["bound_lambda"] = switch
     rows, notes = scorecard.claims(config, {"fig18": fig18_table(config, rank)}, empty_comparison())
-    assert rows.set_index("claim").loc[FIG18_CLAIM, "verdict"] == expected
+    row = rows.set_index("claim").loc[FIG18_CLAIM]
+    assert row["verdict"] == expected
     informative = 0 if expected == "inconclusive" else 1
-    evidence = rows.set_index("claim").loc[FIG18_CLAIM, "evidence"]
-    assert evidence == f"fig18 (1 run; informative at {informative} of 3 plotted ε)"
-    # the factor-2 reading is a note with both ε* (vs the largest average rank 6536, not the width), never a verdict
-    assert any("not a test of data" in n and "ε > 0.84 (torch) vs ε > 0.35 (as_printed)" in n for n in notes)
+    assert row["evidence"] == f"fig18 (1 run; informative at {informative} of 3 plotted ε)"
+    assert YARDSTICKS in row["effect"] and "largest possible average rank, the yardstick that decides" in row["rule"]
+    # the paper's width yardstick and the factor-2 reading of λ: a note on the paper's numbers, never a verdict
+    assert [n for n in notes if n.startswith("fig18:")] == [
+        "fig18: the paper prints no bound values; it says the bound is below the network's width 10000 for ε ≥ 0.3, "
+        "which holds at ε = 0.3 under as_printed only (bound 7114 with λ = wd = 0.008, as_printed; 14228 with "
+        "torch's λ = wd/2, torch): the paper's λ = wd is a reading inferred from this claim. "
+        f"Yardsticks: {YARDSTICKS}. This is arithmetic on the paper's numbers, not a test of data."]
+
+
+@pytest.mark.parametrize("width, under", [(256, "neither λ reading"), (20000, "both λ readings")])
+def test_fig18_note_says_under_which_lambda_reading_the_papers_claim_holds(width, under):
+    # the bound at ε = 0.3 is 7114 (as_printed) and 14228 (torch): below a width of 20000 both times, 256 neither
+    table = fig18_table(config_with("fig18"), {0.3: 3}).assign(width=width)
+    assert f"which holds at ε = 0.3 under {under} (bound 7114 " in scorecard._fig18_note(CONFIG, "fig18", table)
 
 
 def test_each_run_counts_once_per_claim():

@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from lowrank.bound import paper_lambda
 from lowrank.plots import style
 
-LINES = {"torch": ("--", "λ = wd/2 (consistent)"), "as_printed": (":", "λ = wd (as printed)")}
+LINES = {"torch": ("--", "λ = wd/2 (consistent)"), "as_printed": (":", "λ = wd (the paper's, inferred)")}
 
 
 def _rank_panel(ax, sub: pd.DataFrame, bound_eps: list[float], switch: str) -> None:

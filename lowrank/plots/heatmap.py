@@ -1,4 +1,5 @@
-"""Heat-maps of end-of-training values over a pair of hyperparameters (Fig 1), diverged cells hatched."""
+"""Heat-maps of end-of-training values over a pair of hyperparameters (Fig 1): an early-stopped run drawn with its
+last value and marked, a cell whose runs all ended in a non-finite loss hatched."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from lowrank import grid
+from lowrank.logs import EARLY_STOP
 from lowrank.plots import style
 
 VALUES = {"rank": ("avg_rank", "average rank", "viridis", ".1f"),
@@ -22,14 +24,20 @@ def _ticks(values) -> list[str]:
 
 
 def _panel(ax: Axes, sub: pd.DataFrame, x: str, y: str, value: str) -> None:
-    """One heat-map: seed-mean of `value` over finished runs; a cell whose runs all diverged is hatched."""
+    """One heat-map: seed-mean of `value` over finished and early-stopped (marked) runs; all non-finite: hatched."""
     column, what, cmap, fmt = VALUES[value]
     xs, ys = sorted(sub[x].unique()), sorted(sub[y].unique())
-    done = sub[sub["status"] == style.FINISHED]
-    cells = done.pivot_table(index=y, columns=x, values=column, aggfunc="mean").reindex(index=ys, columns=xs)
+    stopped = sub["diverged_reason"] == EARLY_STOP
+    drawn = sub[(sub["status"] == style.FINISHED) | stopped]
+    cells = drawn.pivot_table(index=y, columns=x, values=column, aggfunc="mean").reindex(index=ys, columns=xs)
     sns.heatmap(cells.astype(float), ax=ax, annot=True, fmt=fmt, cmap=cmap, annot_kws={"fontsize": 7},
                 cbar_kws={"label": what}, xticklabels=_ticks(xs), yticklabels=_ticks(ys))
-    diverged = sub[sub["status"] != style.FINISHED][[y, x]].drop_duplicates()
+    for (yv, xv), runs in sub[stopped].groupby([y, x]):
+        i, j = ys.index(yv), xs.index(xv)
+        ax.add_patch(Rectangle((j, i), 1, 1, fill=False, ec="0.5", ls="--", lw=1.5))
+        ax.text(j + 0.5, i + 0.2, f"early stop, epoch {runs['diverged_epoch'].min():g}", ha="center", va="center",
+                fontsize=5.5, bbox={"fc": "white", "alpha": 0.7, "lw": 0, "pad": 0.5})
+    diverged = sub[(sub["status"] != style.FINISHED) & ~stopped][[y, x]].drop_duplicates()
     for cell in diverged.itertuples(index=False):
         i, j = ys.index(getattr(cell, y)), xs.index(getattr(cell, x))
         if pd.isna(cells.iat[i, j]):
