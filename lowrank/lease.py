@@ -1,8 +1,8 @@
 """One trainer per run: a lease file next to the run's checkpoint (layout.lease_file), held by the job that trains it.
 
-A lease is created with O_CREAT | O_EXCL and rewritten only by writing a temporary file and renaming it over the
-lease: both are atomic on local filesystems and on the NFS (v3+) and Lustre filesystems clusters share (flock is
-not relied on). It names its holder (SLURM job id, host, pid) and a heartbeat the holder renews every epoch. A job
+A lease is created by hard-linking a fully written temporary file to its name, and rewritten only by writing a
+temporary file and renaming it over the lease: both are atomic on local filesystems and on the NFS (v3+) and Lustre
+filesystems clusters share (flock is not relied on), so a lease is never seen empty or half-written. It names its holder (SLURM job id, host, pid) and a heartbeat the holder renews every epoch. A job
 that finds a live lease waits until the holder releases it; a stale lease (the holder's SLURM job no longer running,
 its process gone from this host, or no heartbeat for `stale_after` seconds) is taken over, and the takeover is
 logged.
@@ -57,13 +57,17 @@ def read(path: Path) -> Holder | None:
 
 
 def _create(path: Path, holder: Holder) -> bool:
-    """Create the lease for `holder` unless a lease exists (atomic: O_CREAT | O_EXCL)."""
+    """Create the lease for `holder` unless a lease exists: written whole to a temporary file, then hard-linked to
+    the lease's name (atomic, fails if it exists), so a lease is never seen empty or half-written, even when its
+    creator dies or the disk fills up meanwhile."""
+    tmp = path.with_name(f"{path.name}.{holder.token}.tmp")
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        tmp.write_text(json.dumps(asdict(holder)))
+        os.link(tmp, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(asdict(holder)))
+    finally:
+        tmp.unlink(missing_ok=True)
     return True
 
 
@@ -89,6 +93,8 @@ def stale_reason(held: Holder, me: Holder, now: float, stale_after: float,
                  job_active: Callable[[str], bool | None] = squeue.job_active) -> str | None:
     """Why `held`'s lease protects no trainer any more, seen by `me`; None while its holder may be training."""
     if held.job and held.job == me.job:
+        if held.host == me.host and held.pid != me.pid and pid_alive(held.pid):
+            return None  # an earlier trainer of this very allocation lives on (its controller was killed)
         return f"SLURM job {held.job} restarted (requeued): its earlier start is gone"
     age = now - held.heartbeat
     if age > stale_after:
@@ -157,13 +163,12 @@ def acquire(path: Path, *, stale_after: float, poll: float = 5.0, log: Callable[
         if _create(path, me):
             return Lease(path, me)
         held = read(path)
-        if held is None:  # released just now, or its creator is writing it (or died while writing it)
-            try:
-                age = now - path.stat().st_mtime
-            except FileNotFoundError:
+        if held is None:  # released just now, or damaged: leases are created whole, so no creator is writing it
+            if not path.exists():
                 continue
-            if age > stale_after and _take_over(path, None, me, stale_after):
-                log(f"lease {path.name}: took over an unreadable lease, unchanged for {age:.0f} s")
+            if _take_over(path, None, me, stale_after):
+                log(f"lease {path.name}: took over an unreadable lease (empty or damaged: whoever created it "
+                    f"holds nothing)")
                 return Lease(path, me)
             time.sleep(min(poll, 1.0))
             continue

@@ -109,16 +109,41 @@ def test_concurrent_takeover_has_one_winner(tmp_path):
     assert lease._take_over(path, a, b, 60) and lease.read(path) == b
 
 
-def test_unreadable_lease_waits_then_is_taken_over(tmp_path):
+def test_an_unreadable_lease_is_taken_over_at_once_saying_so(tmp_path):  # issue 25, case 4: waited stale_after
     path = tmp_path / "run.lease"
-    path.write_text("")  # created, not yet written (or its writer died)
-    t, box, lines = acquire_in_thread(path, stale_after=30)
-    time.sleep(0.3)
-    assert t.is_alive()
-    os.utime(path, (time.time() - 60, time.time() - 60))
-    t.join(5)
-    assert not t.is_alive() and lease.read(path) == box["lease"].holder
-    assert lines[0].startswith("lease run.lease: took over an unreadable lease, unchanged for 6")
+    path.write_text("")  # left by a create that crashed (disk full) before leases were created whole
+    lines = []
+    got = lease.acquire(path, stale_after=3600, poll=0.05, log=lines.append)
+    assert lease.read(path) == got.holder
+    assert lines == ["lease run.lease: took over an unreadable lease (empty or damaged: whoever created it holds "
+                     "nothing)"]
+
+
+def test_a_lease_is_never_seen_empty_even_when_the_disk_fills_during_its_create(tmp_path, monkeypatch):
+    path = tmp_path / "run.lease"
+
+    def disk_full(self, text):
+        self.touch()  # the file is created, its content never written
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lease.Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        lease.acquire(path, stale_after=3600)
+    assert not path.exists() and list(tmp_path.iterdir()) == []  # no lease, no temporary file left
+
+
+def test_a_requeued_job_waits_for_its_earlier_trainer_still_alive_on_this_host(monkeypatch):  # issue 25, case 5
+    monkeypatch.setenv("SLURM_JOB_ID", "23")
+    me = lease.this_process(time.time())
+    alive = Holder("23", HOST, os.getppid(), "earlier", time.time())  # the orphaned trainer of this allocation
+    assert lease.stale_reason(alive, me, time.time(), 3600) is None
+    p = subprocess.Popen(["true"])
+    p.wait()
+    gone = Holder("23", HOST, p.pid, "earlier", time.time())
+    assert (lease.stale_reason(gone, me, time.time(), 3600)
+            == "SLURM job 23 restarted (requeued): its earlier start is gone")
+    elsewhere = Holder("23", "node7", os.getppid(), "earlier", time.time())  # a requeue onto another node
+    assert lease.stale_reason(elsewhere, me, time.time(), 3600).startswith("SLURM job 23 restarted")
 
 
 def test_renew_refreshes_heartbeat_and_detects_a_takeover(tmp_path):
