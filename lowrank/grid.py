@@ -147,8 +147,8 @@ def packs(runs: dict[str, RunConfig], pack_size: int, users: dict[str, tuple[str
     """Group fusable runs (same pack key) into packs of at most pack_size (arch_sizes: per architecture, over
     pack_size), deterministically.
 
-    With `users` (run id -> the figures drawing it), a pack only holds runs drawn by the same set of figures, so building one
-    figure never trains a run that only another figure needs.
+    With `users` (run id -> the figures drawing it), a pack only holds runs drawn by the same set of figures, so
+    building one figure never trains a run that only another figure needs.
     """
     groups: dict[tuple, list[RunConfig]] = {}
     for rid in sorted(runs):

@@ -2,10 +2,10 @@
 
 A lease is created by hard-linking a fully written temporary file to its name, and rewritten only by writing a
 temporary file and renaming it over the lease: both are atomic on local filesystems and on the NFS (v3+) and Lustre
-filesystems clusters share (flock is not relied on), so a lease is never seen empty or half-written. It names its holder (SLURM job id, host, pid) and a heartbeat the holder renews every epoch. A job
-that finds a live lease waits until the holder releases it; a stale lease (the holder's SLURM job no longer running,
-its process gone from this host, or no heartbeat for `stale_after` seconds) is taken over, and the takeover is
-logged.
+filesystems clusters share (flock is not relied on), so a lease is never seen empty or half-written. It names its
+holder (SLURM job id, host, pid) and a heartbeat the holder renews every epoch. A job that finds a live lease waits
+until the holder releases it; a stale lease (the holder's SLURM job no longer running, its process gone from this
+host, or no heartbeat for `stale_after` seconds) is taken over, and the takeover is logged.
 """
 
 from __future__ import annotations
