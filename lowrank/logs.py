@@ -17,10 +17,10 @@ A finished run directory holds (``epoch`` always counts completed training epoch
   dirty flag, SHA-256 of the lowrank sources: lowrank.provenance), ``versions``, and ``runtime`` (device, GPU
   kernels and step mode, host, wall time, start/end: the only fields that differ between identical runs).
 
-``summary.json`` is written last, so its presence marks a complete run; every file is written to a temporary
-name and renamed into place, so a half-written log never looks finished. ``check_run`` validates a run's files
-against its summary where they are consumed; ``retire`` removes a damaged run's summary.json, so the pipeline
-rewrites the run's logs from its final checkpoint (no retraining).
+lowrank.layout.RUN_FILES names them. ``summary.json`` is written last, so its presence marks a complete run; every
+file is written to a temporary name and renamed into place, so a half-written log never looks finished.
+``check_run`` validates a run's files against its summary where they are consumed; ``retire`` removes a damaged
+run's summary.json, so the pipeline rewrites the run's logs from its final checkpoint (no retraining).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FILES = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz", "summary.json")
+from lowrank.layout import RUN_FILES, run_file
+
 EVAL_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 LAYER_COLUMNS = ["epoch", "layer", "m", "rows", "cols", "fro_norm", "spectral_norm", "stable_rank"]
 RANK_COLUMNS = ["epoch", "layer", "eps", "rank"]
@@ -79,27 +80,26 @@ def csv_bytes(rows: list[dict], columns: list[str]) -> bytes:
 def write_run(out_dir: Path, *, evals: list[dict], layers: list[dict], ranks: list[dict],
               spectra: dict[str, np.ndarray], summary: dict) -> None:
     """Write a run's five log files atomically, summary.json last."""
-    out_dir = Path(out_dir)
-    atomic_write_bytes(out_dir / "evals.csv", csv_bytes(evals, EVAL_COLUMNS))
-    atomic_write_bytes(out_dir / "layers.csv", csv_bytes(layers, LAYER_COLUMNS))
-    atomic_write_bytes(out_dir / "ranks.csv", csv_bytes(ranks, RANK_COLUMNS))
-    atomic_write_bytes(out_dir / "singular_values.npz", npz_bytes(spectra))
-    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(run_file(out_dir, "evals"), csv_bytes(evals, EVAL_COLUMNS))
+    atomic_write_bytes(run_file(out_dir, "layers"), csv_bytes(layers, LAYER_COLUMNS))
+    atomic_write_bytes(run_file(out_dir, "ranks"), csv_bytes(ranks, RANK_COLUMNS))
+    atomic_write_bytes(run_file(out_dir, "spectra"), npz_bytes(spectra))
+    atomic_write_bytes(run_file(out_dir, "summary"), (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
 
 
 def read_summary(run_dir: Path) -> dict:
     """The run's summary.json."""
-    return json.loads((Path(run_dir) / "summary.json").read_text())
+    return json.loads(run_file(run_dir, "summary").read_text())
 
 
 def read_table(run_dir: Path, name: str) -> pd.DataFrame:
     """One of the run's CSV logs ("evals", "layers" or "ranks")."""
-    return pd.read_csv(Path(run_dir) / f"{name}.csv")
+    return pd.read_csv(run_file(run_dir, name))
 
 
 def read_spectra(run_dir: Path) -> dict[str, np.ndarray]:
     """The saved singular values: {"epochs": ..., <layer>: (n_evals, n)}."""
-    with np.load(Path(run_dir) / "singular_values.npz") as z:
+    with np.load(run_file(run_dir, "spectra")) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -131,13 +131,14 @@ def _check_columns(path: Path, table: pd.DataFrame, columns: list[str], keys: li
 def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) -> list[int]:
     """layers.csv: every layer once per epoch, up to epochs_completed (one less for a run that diverged while
     training, whose last epoch was never observed); returns the observed epochs."""
-    path = run_dir / "layers.csv"
+    path = run_file(run_dir, "layers")
     layers = _read(path, pd.read_csv)
     _check_columns(path, layers, LAYER_COLUMNS, ["epoch", "layer"])
     epochs = sorted(int(e) for e in layers["epoch"].unique())
     last = epochs[-1] if epochs else -1
     if last not in ({done, done - 1} if diverged else {done}):
-        raise DamagedRun(path, f"its last epoch is {last} but summary.json says {done} epochs completed")
+        raise DamagedRun(path, f"its last epoch is {last} but {RUN_FILES['summary']} says {done} epochs "
+                               f"completed")
     grid = pd.MultiIndex.from_product([epochs, names])
     if len(layers) != len(grid) or not grid.isin(layers.set_index(["epoch", "layer"]).index).all():
         raise DamagedRun(path, f"it has {len(layers)} rows, expected {len(grid)} "
@@ -147,7 +148,7 @@ def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) ->
 
 def _check_ranks(run_dir: Path, epochs: list[int], names: list[str], n_eps: int) -> None:
     """ranks.csv: one row per observed epoch × layer × ε."""
-    path = run_dir / "ranks.csv"
+    path = run_file(run_dir, "ranks")
     ranks = _read(path, pd.read_csv)
     _check_columns(path, ranks, RANK_COLUMNS, ["epoch", "layer", "eps", "rank"])
     expected = len(epochs) * len(names) * n_eps
@@ -160,16 +161,16 @@ def _check_ranks(run_dir: Path, epochs: list[int], names: list[str], n_eps: int)
 def _check_evaluations(run_dir: Path, epochs: list[int], layers: list[dict]) -> None:
     """evals.csv at increasing observed epochs, and the spectra saved at exactly those, one row per evaluation
     of min(rows, cols) singular values per layer."""
-    path = run_dir / "evals.csv"
+    path = run_file(run_dir, "evals")
     evals = _read(path, pd.read_csv)
     _check_columns(path, evals, EVAL_COLUMNS, ["epoch"])
     evaluated = evals["epoch"].tolist()
     if evaluated != sorted(set(evaluated)) or not set(evaluated) <= set(epochs):
-        raise DamagedRun(path, f"its epochs {evaluated} are not increasing epochs of layers.csv")
-    path = run_dir / "singular_values.npz"
+        raise DamagedRun(path, f"its epochs {evaluated} are not increasing epochs of {RUN_FILES['layers']}")
+    path = run_file(run_dir, "spectra")
     spectra = _read(path, lambda p: read_spectra(p.parent))
     if spectra.get("epochs", np.empty(0)).tolist() != evaluated:
-        raise DamagedRun(path, f"its epochs differ from the evaluations in evals.csv ({evaluated})")
+        raise DamagedRun(path, f"its epochs differ from the evaluations in {RUN_FILES['evals']} ({evaluated})")
     for layer in layers:
         want = (len(evaluated), min(layer["shape"]))
         got = spectra[layer["name"]].shape if layer["name"] in spectra else None
@@ -181,13 +182,13 @@ def check_run(run_dir: Path) -> dict:
     """Validate a run's logs against its summary.json and return the summary (see _check_layers, _check_ranks,
     _check_evaluations): a damaged file is a DamagedRun naming it, never a figure drawn around it."""
     run_dir = Path(run_dir)
-    summary = _read(run_dir / "summary.json", lambda p: json.loads(p.read_text()))
+    summary = _read(run_file(run_dir, "summary"), lambda p: json.loads(p.read_text()))
     try:
         layers, n_eps = summary["layers"], len(summary["config"]["eps"])
         names = [layer["name"] for layer in layers]
         done, diverged = int(summary["epochs_completed"]), summary["status"] != FINISHED
     except (KeyError, TypeError, ValueError) as err:
-        raise DamagedRun(run_dir / "summary.json", f"it lacks a field ({err})") from None
+        raise DamagedRun(run_file(run_dir, "summary"), f"it lacks a field ({err})") from None
     epochs = _check_layers(run_dir, names, done, diverged)
     _check_ranks(run_dir, epochs, names, n_eps)
     _check_evaluations(run_dir, epochs, layers)
@@ -197,7 +198,7 @@ def check_run(run_dir: Path) -> dict:
 def retire(err: DamagedRun) -> str:
     """Remove the damaged run's summary.json (its completion mark), so the workflow rewrites the run's logs from
     its final checkpoint; return the error with what was done and what to do."""
-    marker = err.path.parent / "summary.json"
+    marker = run_file(err.path.parent, "summary")
     marker.unlink(missing_ok=True)
     return (f"{err} Removed {marker}: rerun the same snakemake command to rewrite this run's logs from its "
             f"final checkpoint (no retraining; without one the run is trained again).")
