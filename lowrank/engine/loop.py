@@ -90,7 +90,8 @@ def resume(pack: Pack, ckpt_dir: Path, log: Log) -> None:
         if ckpt is None:
             continue
         if "flat" in ckpt:
-            restore_run(pack, k, ckpt)
+            pack.load_run_state(k, ckpt)
+            restore_run(s, ckpt, pack.device)
         else:  # a finished run keeps only its logs: it is written out again, never trained again
             restore_logs(s, ckpt["logs"])
             s.epoch = ckpt["epoch"]
@@ -143,7 +144,8 @@ def save_running(pack: Pack, ckpt_dir: Path) -> None:
     """Checkpoint every run of the pack that is still running."""
     for k, s in enumerate(pack.states):
         if s.status == logs.RUNNING:
-            checkpoints.save(checkpoints.checkpoint_path(ckpt_dir, s.cfg), s.cfg, run_checkpoint(pack, k))
+            checkpoints.save(checkpoints.checkpoint_path(ckpt_dir, s.cfg), s.cfg,
+                             run_checkpoint(s, pack.run_state(k), pack.device))
 
 
 def progress(pack: Pack, epoch: int, elapsed: float, per_epoch: float, fit: str) -> str:
