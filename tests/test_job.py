@@ -57,8 +57,8 @@ def test_the_command_line_waits_for_the_lease_of_a_run_another_job_trains(tmp_pa
 
 def snakemake_job(cfgs, tmp_path: Path) -> types.SimpleNamespace:
     """What Snakemake hands workflow/scripts/train_pack.py for a pack of `cfgs` (attempt 2, config.yaml's settings)."""
-    params = types.SimpleNamespace(runs=[{"config": c.to_dict(), "out": str(tmp_path / "job" / c.run_id)} for c in cfgs],
-                                   ckpt_dir=str(tmp_path / "ckpt"), data_root="data",
+    runs = [{"config": c.to_dict(), "out": str(tmp_path / "job" / c.run_id)} for c in cfgs]
+    params = types.SimpleNamespace(runs=runs, ckpt_dir=str(tmp_path / "ckpt"), data_root="data",
                                    attempts_log=str(tmp_path / "logs" / "attempts" / "pack.log"))
     return types.SimpleNamespace(params=params, log=[str(tmp_path / "logs" / "pack.log")], threads=1,
                                  resources=types.SimpleNamespace(attempt=2),
