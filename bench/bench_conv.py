@@ -1,7 +1,7 @@
 """Packed convolution benchmark: every candidate of lowrank.models.packed_conv, forward and backward, for the
 paper's ResNet-18 and VGG-16 layer shapes at B = 4, 8, 16 and K = 8, 32, side by side in one process under the
-engine's `exact` kernels; prints a table and, with --write, the fastest correct candidate per shape as
-lowrank/models/conv_table.py (the table PackedConv2d dispatches on).
+engine's `exact` kernels; prints a table and, with --write, the fastest correct candidate per shape into
+lowrank/models/conv_table.json (the table PackedConv2d dispatches on: data, outside the source hash).
 
 Before it is timed, each candidate is checked at the layer's own shape on the device: its float32 output and
 gradients against the per-run convolutions in float64 (max relative deviation), and twice the same bytes. A
@@ -13,6 +13,7 @@ candidate timed in turn within a round (so all see the same load), of `--iters` 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -27,13 +28,12 @@ import yaml
 from bench.common import TINY, best_seconds, preset_options
 from lowrank import models
 from lowrank.models import packed_conv
-from lowrank.models.packed_conv import CANDIDATES, DEFAULT, LayerShape
+from lowrank.models.packed_conv import CANDIDATES, DEFAULT, TABLE_FILE, LayerShape
 from lowrank.engine.device import KERNELS, kernel_flags
 
 TABLE_MODELS = ("resnet18_leaky", "vgg16_bn")  # config.yaml presets whose convolutions are measured
 TOLERANCE = 1e-4  # max relative deviation of a float32 candidate from the float64 per-run convolutions
 MARGIN = 1.05  # a candidate replaces the grouped convolution only when at least 5 % faster (not on timing noise)
-TABLE_PATH = Path(packed_conv.__file__).with_name("conv_table.py")
 
 
 @dataclass(frozen=True)
@@ -170,19 +170,14 @@ def cell(result: Result) -> str:
 
 
 def write_table(choices: dict[LayerShape, dict[str, Result]], path: Path, header: str) -> None:
-    """Write the non-default choices as a Python module (atomically), each with its measured milliseconds."""
-    lines = ['"""The packed convolution chosen per layer shape (lowrank.models.packed_conv.LayerShape -> candidate',
-             "name), written by `python -m bench.bench_conv --write`; shapes not listed run the grouped convolution.",
-             "", header, '"""', "", "CHOICES: dict[tuple, str] = {"]
-    for shape, results in choices.items():
-        best = fastest(results)
-        if best != DEFAULT:
-            times = ", ".join(f"{n} {r.ms:.3f}" for n, r in results.items() if r.ms is not None)
-            lines += [f"    # {label(shape)}, ms per forward + backward: {times}", f"    {tuple(shape)!r}: {best!r},"]
-    lines.append("}")
+    """Write the non-default choices as the JSON table packed_conv.read_table reads (atomically), each with its
+    layer in words and its measured milliseconds per forward + backward; shapes not listed run the grouped one."""
+    entries = [json.dumps({"layer": label(shape), "shape": shape._asdict(), "choice": fastest(results),
+                           "ms": {n: round(r.ms, 3) for n, r in results.items() if r.ms is not None}})
+               for shape, results in choices.items() if fastest(results) != DEFAULT]
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    with os.fdopen(fd, "w") as f:  # one line per entry, so a re-measured table diffs line by line
+        f.write(f'{{"measured": {json.dumps(header)},\n "choices": [\n' + ",\n".join(entries) + "\n]}\n")
     os.replace(tmp, path)
 
 
@@ -196,8 +191,8 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=90.0, help="seconds for the whole table (the rest is skipped)")
     ap.add_argument("--repeats", type=int, default=5, help="timing rounds (the best counts)")
     ap.add_argument("--iters", type=int, default=3, help="forward + backward passes per timing")
-    ap.add_argument("--write", nargs="?", const=TABLE_PATH, type=Path, metavar="PATH",
-                    help=f"write the chosen table (default {TABLE_PATH})")
+    ap.add_argument("--write", nargs="?", const=TABLE_FILE, type=Path, metavar="PATH",
+                    help=f"write the chosen table (default {TABLE_FILE})")
     ap.add_argument("--batches", type=int, nargs="+", help="batch sizes B (default 4 8 16; --tiny: 2)")
     ap.add_argument("--ks", type=int, nargs="+", help="pack sizes K (default 8 32; --tiny: 2)")
     args = ap.parse_args()

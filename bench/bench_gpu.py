@@ -224,7 +224,7 @@ def main() -> None:
           f"{setup.steps} steps per timed epoch, best of {setup.repeats}; model-steps/s = K x steps/s; "
           f"MFU against {args.peak_tflops:g} TFLOP/s; packed convolutions: "
           f"{sum(shape[0] == setup.device.type for shape in packed_conv.CHOICES)} layer shapes switched from grouped "
-          f"by lowrank/models/conv_table.py"
+          f"by lowrank/models/conv_table.json"
           f"{'; graph rows step eagerly on a CPU' if setup.device.type == 'cpu' else ''}")
     with Sharing(max(procs), setup.device, args.kernels) as sharing, kernel_flags(args.kernels):
         rates = table(setup, sharing)

@@ -42,8 +42,9 @@ STATUS_COLUMNS = ["run_id", "status", "diverged_epoch", "diverged_reason", "code
 def run_path(runs_dir: Path, run_id: str) -> Path:
     """The run's log directory; an error naming the run when it has no complete logs (no summary.json)."""
     path = layout.run_dir(runs_dir, run_id)
-    if not (path / "summary.json").is_file():
-        raise FileNotFoundError(f"run {run_id} has no logs: {path / 'summary.json'} does not exist "
+    summary = layout.run_file(path, "summary")
+    if not summary.is_file():
+        raise FileNotFoundError(f"run {run_id} has no logs: {summary} does not exist "
                                 f"(train it first, or check runs_dir={str(runs_dir)!r}).")
     return path
 

@@ -47,21 +47,16 @@ def checkpoint_path(ckpt_dir: Path, cfg: RunConfig) -> Path:
     return layout.checkpoint_file(ckpt_dir, cfg.run_id)
 
 
-def previous_path(path: Path) -> Path:
-    """Where the checkpoint before the latest is kept, to resume from when the latest is corrupt."""
-    return path.with_name(f"{path.stem}.prev{path.suffix}")
-
-
 def save(path: Path, cfg: RunConfig, payload: dict, keep_previous: bool = True) -> None:
-    """Write run `cfg`'s checkpoint atomically, moving the one it replaces to previous_path (or dropping that
-    one: a finished run's final, logs-only checkpoint needs no predecessor)."""
+    """Write run `cfg`'s checkpoint atomically, moving the one it replaces to layout.previous_checkpoint_file (or
+    dropping that one: a finished run's final, logs-only checkpoint needs no predecessor)."""
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
     out = io.BytesIO()
     torch.save({"run_id": cfg.run_id, "config_hash": config_hash(cfg), "epoch": payload["epoch"],
                 "sha256": hashlib.sha256(data).hexdigest(), "payload": data}, out)
-    path, prev = Path(path), previous_path(Path(path))
+    path, prev = Path(path), layout.previous_checkpoint_file(path)
     if keep_previous and path.exists():
         os.replace(path, prev)
     atomic_write_bytes(path, out.getvalue())
@@ -92,7 +87,7 @@ def load_latest(ckpt_dir: Path, cfg: RunConfig, log: Callable[[str], None]) -> d
     """Run `cfg`'s newest good checkpoint, falling back to the previous one past a corrupt one (saying so in the
     log); None when there is none (a corrupt one left: the run restarts, also said). Another run's is refused."""
     path = checkpoint_path(ckpt_dir, cfg)
-    candidates = [p for p in (path, previous_path(path)) if p.exists()]
+    candidates = [p for p in (path, layout.previous_checkpoint_file(path)) if p.exists()]
     for i, candidate in enumerate(candidates):
         try:
             return read(candidate, cfg)

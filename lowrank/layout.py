@@ -1,13 +1,16 @@
 """The results layout: where every file of a build lives, for the workflow (common.smk) and the package alike.
 
-Torch-free and pure: each function maps a root folder and a name to a path, so moving a file moves it everywhere.
+Torch-free and pure (it imports nothing of the package): each function maps a root folder and a name to a path, so
+moving a file moves it everywhere; lowrank.logs says what the files of a run hold.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lowrank.logs import FILES
+# the log files of one run by what they hold (lowrank.logs), summary.json last: its presence marks a complete run
+RUN_FILES = {"evals": "evals.csv", "layers": "layers.csv", "ranks": "ranks.csv", "spectra": "singular_values.npz",
+             "summary": "summary.json"}
 
 
 def dataset_file(data_root: str | Path, name: str) -> Path:
@@ -25,9 +28,14 @@ def run_dir(runs: str | Path, run_id: str) -> Path:
     return Path(runs) / run_id
 
 
+def run_file(run: str | Path, what: str) -> Path:
+    """The log file holding `what` (a key of RUN_FILES) in the run folder `run`."""
+    return Path(run) / RUN_FILES[what]
+
+
 def run_files(runs: str | Path, run_id: str) -> list[Path]:
-    """The log files run `run_id` writes (lowrank.logs.FILES, summary.json last)."""
-    return [run_dir(runs, run_id) / name for name in FILES]
+    """The log files run `run_id` writes (RUN_FILES, summary.json last)."""
+    return [run_file(run_dir(runs, run_id), what) for what in RUN_FILES]
 
 
 def checkpoints_dir(results: str | Path) -> Path:
@@ -38,6 +46,12 @@ def checkpoints_dir(results: str | Path) -> Path:
 def checkpoint_file(ckpt_dir: str | Path, run_id: str) -> Path:
     """Run `run_id`'s latest checkpoint in folder `ckpt_dir`."""
     return Path(ckpt_dir) / f"{run_id}.pt"
+
+
+def previous_checkpoint_file(checkpoint: str | Path) -> Path:
+    """Where the checkpoint before `checkpoint` (a checkpoint_file) is kept, to resume from when that one is corrupt."""
+    path = Path(checkpoint)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
 def lease_file(ckpt_dir: str | Path, run_id: str) -> Path:

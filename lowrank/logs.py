@@ -17,10 +17,10 @@ A finished run directory holds (``epoch`` always counts completed training epoch
   dirty flag, SHA-256 of the lowrank sources: lowrank.provenance), ``versions``, and ``runtime`` (device, GPU
   kernels and step mode, host, wall time, start/end: the only fields that differ between identical runs).
 
-``summary.json`` is written last, so its presence marks a complete run; every file is written to a temporary
-name and renamed into place, so a half-written log never looks finished. ``check_run`` validates a run's files
-against its summary where they are consumed; ``retire`` removes a damaged run's summary.json, so the pipeline
-rewrites the run's logs from its final checkpoint (no retraining).
+lowrank.layout.RUN_FILES names them. ``summary.json`` is written last, so its presence marks a complete run; every
+file is written to a temporary name and renamed into place, so a half-written log never looks finished.
+``check_run`` validates a run's files against its summary where they are consumed; ``retire`` removes a damaged
+run's summary.json, so the pipeline rewrites the run's logs from its final checkpoint (no retraining).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from lowrank.config import RunConfig
+from lowrank.layout import RUN_FILES, run_file
 
-FILES = ("evals.csv", "layers.csv", "ranks.csv", "singular_values.npz", "summary.json")
 EVAL_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 LAYER_COLUMNS = ["epoch", "layer", "m", "rows", "cols", "fro_norm", "spectral_norm", "stable_rank"]
 RANK_COLUMNS = ["epoch", "layer", "eps", "rank"]
@@ -81,27 +81,26 @@ def csv_bytes(rows: list[dict], columns: list[str]) -> bytes:
 def write_run(out_dir: Path, *, evals: list[dict], layers: list[dict], ranks: list[dict],
               spectra: dict[str, np.ndarray], summary: dict) -> None:
     """Write a run's five log files atomically, summary.json last."""
-    out_dir = Path(out_dir)
-    atomic_write_bytes(out_dir / "evals.csv", csv_bytes(evals, EVAL_COLUMNS))
-    atomic_write_bytes(out_dir / "layers.csv", csv_bytes(layers, LAYER_COLUMNS))
-    atomic_write_bytes(out_dir / "ranks.csv", csv_bytes(ranks, RANK_COLUMNS))
-    atomic_write_bytes(out_dir / "singular_values.npz", npz_bytes(spectra))
-    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(run_file(out_dir, "evals"), csv_bytes(evals, EVAL_COLUMNS))
+    atomic_write_bytes(run_file(out_dir, "layers"), csv_bytes(layers, LAYER_COLUMNS))
+    atomic_write_bytes(run_file(out_dir, "ranks"), csv_bytes(ranks, RANK_COLUMNS))
+    atomic_write_bytes(run_file(out_dir, "spectra"), npz_bytes(spectra))
+    atomic_write_bytes(run_file(out_dir, "summary"), (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
 
 
 def read_summary(run_dir: Path) -> dict:
     """The run's summary.json."""
-    return json.loads((Path(run_dir) / "summary.json").read_text())
+    return json.loads(run_file(run_dir, "summary").read_text())
 
 
 def read_table(run_dir: Path, name: str) -> pd.DataFrame:
     """One of the run's CSV logs ("evals", "layers" or "ranks")."""
-    return pd.read_csv(Path(run_dir) / f"{name}.csv")
+    return pd.read_csv(run_file(run_dir, name))
 
 
 def read_spectra(run_dir: Path) -> dict[str, np.ndarray]:
     """The saved singular values: {"epochs": ..., <layer>: (n_evals, n)}."""
-    with np.load(Path(run_dir) / "singular_values.npz") as z:
+    with np.load(run_file(run_dir, "spectra")) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -153,13 +152,14 @@ def _check_columns(path: Path, table: pd.DataFrame, keys: list[str]) -> None:
 def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) -> list[int]:
     """layers.csv: every layer once per epoch, up to epochs_completed (one less for a run that diverged while
     training, whose last epoch was never observed); returns the observed epochs."""
-    path = run_dir / "layers.csv"
+    path = run_file(run_dir, "layers")
     layers = _read_csv(path, LAYER_COLUMNS)
     _check_columns(path, layers, LAYER_COLUMNS if not diverged else ["epoch", "layer"])
     epochs = sorted(int(e) for e in layers["epoch"].unique())
     last = epochs[-1] if epochs else -1
     if last not in ({done, done - 1} if diverged else {done}):
-        raise DamagedRun(path, f"its last epoch is {last} but summary.json says {done} epochs completed")
+        raise DamagedRun(path, f"its last epoch is {last} but {RUN_FILES['summary']} says {done} epochs "
+                               f"completed")
     grid = pd.MultiIndex.from_product([epochs, names])
     if len(layers) != len(grid) or not grid.isin(layers.set_index(["epoch", "layer"]).index).all():
         raise DamagedRun(path, f"it has {len(layers)} rows, expected {len(grid)} "
@@ -169,7 +169,7 @@ def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) ->
 
 def _check_ranks(run_dir: Path, epochs: list[int], names: list[str], n_eps: int) -> None:
     """ranks.csv: one row per observed epoch × layer × ε."""
-    path = run_dir / "ranks.csv"
+    path = run_file(run_dir, "ranks")
     ranks = _read_csv(path, RANK_COLUMNS)
     _check_columns(path, ranks, RANK_COLUMNS)
     expected = len(epochs) * len(names) * n_eps
@@ -183,23 +183,24 @@ def _check_evaluations(run_dir: Path, cfg: RunConfig, epochs: list[int], layers:
     """evals.csv at increasing observed epochs ending with the run's last evaluation (cfg.eval_epochs up to its
     last observed epoch), each value present in a finished run; and the spectra saved at exactly those epochs, one
     row per evaluation of min(rows, cols) singular values per layer. A lost row is blamed on the file that lost it."""
-    path = run_dir / "evals.csv"
+    path = run_file(run_dir, "evals")
     evals = _read_csv(path, EVAL_COLUMNS)
     _check_columns(path, evals, EVAL_COLUMNS if finished else ["epoch"])
     evaluated = evals["epoch"].tolist()
     if evaluated != sorted(set(evaluated)) or not set(evaluated) <= set(epochs):
-        raise DamagedRun(path, f"its epochs {evaluated} are not increasing epochs of layers.csv")
+        raise DamagedRun(path, f"its epochs {evaluated} are not increasing epochs of {RUN_FILES['layers']}")
     last = [e for e in cfg.eval_epochs() if e <= epochs[-1]][-1:] if epochs else []
     if not set(last) <= set(evaluated):
         raise DamagedRun(path, f"it lacks the run's last evaluation, at epoch {last[0]} (truncated?)")
-    spectra_path = run_dir / "singular_values.npz"
+    spectra_path = run_file(run_dir, "spectra")
     spectra = _read(spectra_path, lambda p: read_spectra(p.parent))
     saved = spectra.get("epochs", np.empty(0)).tolist()
     if saved != evaluated:
         lost = sorted(set(saved) - set(evaluated))
         if lost and set(evaluated) < set(saved):
-            raise DamagedRun(path, f"it lacks the evaluations at epochs {lost} that singular_values.npz holds")
-        raise DamagedRun(spectra_path, f"its epochs differ from the evaluations in evals.csv ({evaluated})")
+            raise DamagedRun(path, f"it lacks the evaluations at epochs {lost} that {RUN_FILES['spectra']} holds")
+        raise DamagedRun(spectra_path, f"its epochs differ from the evaluations in {RUN_FILES['evals']} "
+                                           f"({evaluated})")
     path = spectra_path
     for layer in layers:
         want = (len(evaluated), min(layer["shape"]))
@@ -214,7 +215,7 @@ def check_run(run_dir: Path, run_id: str | None = None) -> dict:
     summary (see _check_layers, _check_ranks, _check_evaluations): a damaged
     or foreign file is a DamagedRun naming it, never a figure drawn around it."""
     run_dir = Path(run_dir)
-    path = run_dir / "summary.json"
+    path = run_file(run_dir, "summary")
     summary = _read(path, lambda p: json.loads(p.read_text()))
     try:
         layers, cfg = summary["layers"], RunConfig.from_dict(summary["config"])
@@ -235,7 +236,7 @@ def check_run(run_dir: Path, run_id: str | None = None) -> dict:
 def retire(err: DamagedRun) -> str:
     """Remove the damaged run's summary.json (its completion mark), so the workflow rewrites the run's logs from
     its final checkpoint; return the error with what was done and what to do."""
-    marker = err.path.parent / "summary.json"
+    marker = run_file(err.path.parent, "summary")
     marker.unlink(missing_ok=True)
     return (f"{err} Removed {marker}: rerun the same snakemake command to rewrite this run's logs from its "
             f"final checkpoint (no retraining; without one the run is trained again).")

@@ -2,7 +2,9 @@
 package sources, recorded in summary.json; and the report's note when one figure mixes versions of those sources.
 
 The source hash is the stable part: the same sources give the same hash wherever and whenever they run, so a
-resumed run records what an uninterrupted one does.
+resumed run records what an uninterrupted one does. It covers the package's code (its .py files) and not its data:
+the measured convolution table (lowrank/models/conv_table.json, rewritten by `python -m bench.bench_conv --write`)
+chooses among candidates equal up to rounding, and re-measuring it changes no run's code version.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from pathlib import Path
 import pandas as pd
 
 PACKAGE = Path(__file__).resolve().parent
+SOURCES = "*.py"  # what the source hash covers: the package's code, not its data files
 
 
 @lru_cache(maxsize=1)
-def source_hash() -> str:
-    """SHA-256 over the lowrank package's .py files (relative path and bytes, in path order)."""
+def source_hash(package: Path = PACKAGE) -> str:
+    """SHA-256 over the package's SOURCES (relative path and bytes, in path order)."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE.rglob("*.py")):
-        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(package.rglob(SOURCES)):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

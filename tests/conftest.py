@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lowrank import logs
+from lowrank import layout
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -40,7 +40,7 @@ def interrupt_at(epoch: int):
 
 def outputs(run_dir: Path) -> dict[str, bytes]:
     """A run's log files as bytes; summary.json without `runtime` (host, wall time and dates)."""
-    files = {name: (run_dir / name).read_bytes() for name in logs.FILES}
+    files = {name: (run_dir / name).read_bytes() for name in layout.RUN_FILES.values()}
     summary = json.loads(files["summary.json"])
     del summary["runtime"]
     files["summary.json"] = json.dumps(summary, sort_keys=True).encode()

@@ -49,17 +49,16 @@ def test_measure_flags_wrong_and_nondeterministic_candidates(monkeypatch: pytest
 
 
 def test_written_table_switches_packed_conv(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The module write_table writes holds the non-default choices, keyed so that packed_conv.choice finds them."""
+    """The table write_table writes holds the non-default choices, keyed so that packed_conv.choice finds them."""
     other = SHAPE._replace(batch=4)
     results = {SHAPE: {"grouped": Result(1.0, 1e-7, True), "unfold_bmm": Result(0.5, 1e-7, True)},
                other: {"grouped": Result(1.0, 1e-7, True), "unfold_bmm": Result(0.99, 1e-7, True)}}
-    path = tmp_path / "table.py"
+    path = tmp_path / "table.json"
     bench_conv.write_table(results, path, "test")
-    namespace: dict = {}
-    exec(path.read_text(), namespace)
-    monkeypatch.setattr(packed_conv, "CHOICES", namespace["CHOICES"])
+    choices = packed_conv.read_table(path)
+    monkeypatch.setattr(packed_conv, "CHOICES", choices)
     assert packed_conv.choice(SHAPE) == "unfold_bmm" and packed_conv.choice(other) == "grouped"
-    assert len(namespace["CHOICES"]) == 1
+    assert len(choices) == 1
 
 
 def test_conv_shapes_of_resnet18() -> None:
@@ -83,13 +82,11 @@ def run_main(module, argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -
 def test_bench_conv_tiny_runs_and_writes(tmp_path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """`bench_conv --tiny --device cpu --write PATH`: every layer of both nets timed, a loadable table written."""
     out = run_main(bench_conv, ["--tiny", "--device", "cpu", "--repeats", "1", "--iters", "1", "--write",
-                                str(tmp_path / "t.py")], monkeypatch, capsys)
+                                str(tmp_path / "t.json")], monkeypatch, capsys)
     table = out.split("matmul.allow_tf32=False)")[1]
     assert out.count("all convolutions:") == 2 and "WRONG" not in table and "nondet" not in table
-    namespace: dict = {}
-    exec((tmp_path / "t.py").read_text(), namespace)
     assert all(name in CANDIDATES and len(shape) == len(LayerShape._fields)
-               for shape, name in namespace["CHOICES"].items())
+               for shape, name in packed_conv.read_table(tmp_path / "t.json").items())
 
 
 def test_train_flops_per_image_counts_matrix_products() -> None:

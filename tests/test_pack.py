@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import types
+import weakref
 
 import numpy as np
 import pytest
@@ -223,14 +224,27 @@ def fake_capture(graph: FakeGraph, pack: Pack, pool=None, stream=None):
                pack.bad, pack.loss_sum, pack.correct]
     saved = [None if t is None else t.clone() for t in tensors]
     calls = []
-    real = pack.batch_step
-    pack.batch_step = lambda *args: (calls.append(args), real(*args))
+    real = weakref.WeakMethod(pack.batch_step)  # the fake graph holds no pack, as a real one holds none
+    pack.batch_step = lambda *args: (calls.append(args), real()(*args))
     yield
-    pack.batch_step = real
+    del pack.batch_step
     for t, s in zip(tensors, saved):
         if t is not None:
             t.copy_(s)
-    graph.step = lambda: real(*calls[0])
+    graph.step = lambda: real()(*calls[0])
+
+
+def fake_cuda_graphs(monkeypatch: pytest.MonkeyPatch, pack: Pack) -> None:
+    """Let `pack` step by (fake) CUDA graphs on the CPU: FakeGraph for torch.cuda.CUDAGraph, streams that do nothing
+    (holding no reference to the pack)."""
+    pack.graphed = True
+    stream = types.SimpleNamespace(wait_stream=lambda other: None)
+    owner = weakref.ref(pack)
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g, pool=None, stream=None: fake_capture(g, owner(), pool, stream))
 
 
 def test_graph_steps_warm_up_capture_once_per_batch_shape_and_replay_the_same_training(monkeypatch):
@@ -241,13 +255,7 @@ def test_graph_steps_warm_up_capture_once_per_batch_shape_and_replay_the_same_tr
     cfgs = configs("mlp_bn", "float32", n_train=20, epochs=4, milestones=(2,))
     data = datasets.load("synthetic", "data", dtype=torch.float32, options=cfgs[0].data_options)
     eager, graphed = (Pack.build([new_state(c, None, CPU) for c in cfgs], data, CPU) for _ in range(2))
-    graphed.graphed = True
-    stream = types.SimpleNamespace(wait_stream=lambda other: None)
-    monkeypatch.setattr(torch.cuda, "Stream", lambda device: stream)
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: stream)
-    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
-    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
-    monkeypatch.setattr(torch.cuda, "graph", lambda g, pool=None, stream=None: fake_capture(g, graphed, pool, stream))
+    fake_cuda_graphs(monkeypatch, graphed)
     for epoch in range(1, 5):
         eager.train_epoch(epoch, data, None)
         graphed.train_epoch(epoch, data, None)
@@ -262,6 +270,45 @@ def test_graph_steps_warm_up_capture_once_per_batch_shape_and_replay_the_same_tr
     graphed.flat = graphed.flat.clone()  # the graphs would go on training the old tensor
     with pytest.raises(RuntimeError, match="has moved since its CUDA graph was captured"):
         graphed.train_epoch(5, data, None)
+
+
+def test_run_state_moves_one_run_out_and_in_place():
+    """Pack.run_state / load_run_state, what a run's checkpoint holds: run 2's tensors after one epoch (13,114
+    parameters and momenta of MLP-BN-3-16, 3 BatchNorms that counted 2 steps) loaded into run 0 of a fresh pack make
+    run 0 equal to it, leave run 1 at its initialisation and move no tensor a captured step reads."""
+    cfgs = configs("mlp_bn", "float64", n_train=16)
+    pack, _ = trained(cfgs, epochs=1)
+    fresh, _ = trained(cfgs, epochs=0)
+    state, untouched, addresses = pack.run_state(2), fresh.run_state(1), fresh.step_addresses()
+    assert state["flat"].shape == state["momentum"].shape == (13114,) and state["momentum"].abs().max() > 0
+    assert [int(state["buffers"][f"layers.{i}.bn.num_batches_tracked"]) for i in range(3)] == [2, 2, 2]
+    fresh.load_run_state(0, state)
+    assert fresh.step_addresses() == addresses
+    for got, want in ((fresh.run_state(0), state), (fresh.run_state(1), untouched)):
+        assert torch.equal(got["flat"], want["flat"]) and torch.equal(got["momentum"], want["momentum"])
+        assert got["buffers"].keys() == want["buffers"].keys()
+        assert all(torch.equal(got["buffers"][n], b) for n, b in want["buffers"].items())
+    assert not torch.equal(fresh.run_state(0)["flat"], untouched["flat"])
+
+
+def test_a_dropped_graphed_pack_is_freed_at_once(monkeypatch):
+    """The graphs hold no pack and no callback into one (each step is handed its step function): a pack stepped by
+    (fake) CUDA graphs is freed as soon as it is dropped, without the cyclic garbage collector."""
+    cfgs = configs("mlp_bn", "float32", n_train=20)
+    data = datasets.load("synthetic", "data", dtype=torch.float32, options=cfgs[0].data_options)
+    pack = Pack.build([new_state(c, None, CPU) for c in cfgs], data, CPU)
+    fake_cuda_graphs(monkeypatch, pack)
+    for epoch in (1, 2, 3):
+        pack.train_epoch(epoch, data, None)
+    assert sorted(pack.graphs.graphs) == [4, 8] and pack.graphs.graphs[8].replays == 3 * 2 - WARMUP_STEPS
+    gc.collect()
+    gc.disable()
+    try:
+        alive = weakref.ref(pack)
+        del pack
+        assert alive() is None
+    finally:
+        gc.enable()
 
 
 def test_step_rejects_a_network_that_runs_a_linear_layer_twice():

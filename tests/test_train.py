@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from lowrank import checkpoints, logs, provenance
+from lowrank import checkpoints, layout, logs, provenance
 from lowrank.config import ConfigError, RunConfig
 from lowrank.checkpoints import checkpoint_path
 from lowrank.engine.device import KERNELS, STEPS
@@ -87,7 +87,7 @@ def test_finished_run_is_written_again_without_training(tmp_path):
                log=lambda msg: None)
     first = outputs(tmp_path / "run")
     assert "flat" not in checkpoints.read(checkpoint_path(tmp_path / "ckpt", cfg), cfg)  # logs only
-    for name in logs.FILES:
+    for name in layout.RUN_FILES.values():
         (tmp_path / "run" / name).unlink()
 
     def no_training(msg: str) -> None:
@@ -198,7 +198,7 @@ def test_a_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path, damage):
     train_pack([(cfg, tmp_path / "ref")], ckpt_dir=tmp_path / "ref.ckpt", device=torch.device("cpu"),
                log=lambda msg: None)
     path = checkpoint_path(interrupted(tmp_path, cfg), cfg)  # epoch 2, and epoch 1 kept as the previous one
-    assert checkpoints.read(checkpoints.previous_path(path), cfg)["epoch"] == 1
+    assert checkpoints.read(layout.previous_checkpoint_file(path), cfg)["epoch"] == 1
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(checkpoints.CorruptCheckpoint, match=f"checkpoint {path} is corrupt"):
         checkpoints.read(path, cfg)
@@ -208,13 +208,13 @@ def test_a_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path, damage):
     assert said[0].startswith(f"checkpoint {path} is corrupt") and "resuming from the previous" in said[0]
     assert sum("] epoch " in m for m in said) == 3  # epochs 2, 3 and 4: one epoch lost, not the run
     assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
-    assert not checkpoints.previous_path(path).exists()  # a finished run keeps one logs-only checkpoint
+    assert not layout.previous_checkpoint_file(path).exists()  # a finished run keeps one logs-only checkpoint
 
 
 def test_a_corrupt_checkpoint_without_a_previous_one_restarts_the_run(tmp_path):
     cfg = tiny_config()
     path = checkpoint_path(interrupted(tmp_path, cfg, epoch=2), cfg)
-    checkpoints.previous_path(path).unlink(missing_ok=True)
+    layout.previous_checkpoint_file(path).unlink(missing_ok=True)
     path.write_bytes(b"")
     said = []
     train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=said.append)

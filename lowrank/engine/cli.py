@@ -1,5 +1,7 @@
 """The command line of the training engine (`python -m lowrank.train`): one run from flags, or a pack of runs from
-the --spec files the pipeline writes. Bad input stops before any work with one sentence."""
+--spec files (JSON: config, out; the tests write them, the pipeline hands its job the runs directly). It trains
+through the same entry as the pipeline's job (lowrank.engine.job.train_pack: one trainer per run), with that
+module's defaults. Bad input stops before any work with one sentence."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from lowrank import data as datasets
 from lowrank import engine, layout, models, registry
 from lowrank.config import ConfigError, RunConfig
 from lowrank.engine.device import KERNELS, STEPS, parse_device
-from lowrank.engine.loop import train_pack
+from lowrank.engine.job import DEFAULTS, status_line, train_pack
 
 # --<option> for every architecture size option, typed by its default (read from the models' signatures)
 ARCH_FLAGS = registry.arch_option_types()
@@ -31,7 +33,7 @@ def optional_int(text: str) -> int | None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line of one run (flags) or of a pack (--spec files written by the pipeline)."""
+    """The command line of one run (flags) or of a pack (--spec files)."""
     ap = _Parser(prog="python -m lowrank.train", description=engine.__doc__.splitlines()[0],
                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_run_flags(ap.add_argument_group("one run (ignored with --spec)"))
@@ -40,13 +42,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         arch.add_argument(f"--{name.replace('_', '-')}", dest=f"arch_{name}", type=typ)
     ap.add_argument("--spec", type=Path, nargs="+", help="train these runs as one pack (JSON: config, out)")
     ap.add_argument("--ckpt-dir", type=Path, help="checkpoints, outside the outputs (default: <out>.ckpt)")
-    ap.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
-    ap.add_argument("--data-root", type=Path, default=Path("data"))
+    ap.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every,
+                    help="epochs between checkpoints")
+    ap.add_argument("--data-root", type=Path, default=DEFAULTS.data_root)
     ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    ap.add_argument("--kernels", default="exact", choices=KERNELS,
+    ap.add_argument("--kernels", default=DEFAULTS.kernels, choices=KERNELS,
                     help="GPU kernels: exact (no TF32, deterministic cuDNN) or fast (PyTorch's defaults)")
-    ap.add_argument("--step", default="eager", choices=STEPS,
+    ap.add_argument("--step", default=DEFAULTS.step, choices=STEPS,
                     help="GPU steps: eager (kernel by kernel) or graph (each step replayed as a CUDA graph)")
+    ap.add_argument("--lease-stale-after", type=float, default=DEFAULTS.stale_after, metavar="SECONDS",
+                    help="take over a run's lease (lowrank.lease) after this long without its holder's heartbeat")
     args = ap.parse_args(argv)
     if not args.spec:
         missing = [f for f in ("arch", "dataset", "batch_size", "lr", "weight_decay", "out")
@@ -140,13 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = runs_from_args(args)
         ckpt_dir = args.ckpt_dir or layout.default_checkpoints_dir(runs[0][1])
         device = parse_device(args.device)
-        statuses = train_pack(runs, data_root=args.data_root, ckpt_dir=ckpt_dir,
+        statuses = train_pack(runs, ckpt_dir=ckpt_dir, data_root=args.data_root,
                               checkpoint_every=args.checkpoint_every, device=device, kernels=args.kernels,
-                              step=args.step,
+                              step=args.step, stale_after=args.lease_stale_after,
                               log=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (ConfigError, datasets.DatasetUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for (cfg, out), status in zip(runs, statuses):
-        print(f"{status}: {cfg.run_id} -> {out}")
+        print(status_line(cfg, out, status))
     return 0

@@ -18,37 +18,38 @@ device for every architecture. Augmented runs (a per-run Python loop over genera
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import torch
 
-if TYPE_CHECKING:
-    from lowrank.engine.pack import Pack
-
 WARMUP_STEPS = 2  # eager steps of a batch shape before it is captured
+
+Step = Callable[[torch.Tensor], None]  # one training step on the rows idx [K, B] of the data (Pack.train_epoch's)
 
 
 class StepGraphs:
     """The captured training steps of one pack on one dataset, one graph per batch size, sharing a memory pool.
-    It keeps no reference to its pack (each call is given it): a pack that is dropped frees its graphs' memory at
+    It holds no pack and no callback into one: each call is given the step to run or capture, and check is given
+    the addresses of the step's tensors (Pack.step_addresses), so a pack that is dropped frees its graphs' memory at
     once, not at the next cyclic garbage collection."""
 
-    def __init__(self, pack: Pack, xs: torch.Tensor, ys: torch.Tensor):
-        self.xs, self.ys, self.device = xs, ys, pack.device
+    def __init__(self, xs: torch.Tensor, device: torch.device, addresses: list[int]):
+        self.xs, self.device = xs, device  # the training inputs the steps gather from
+        self.addresses = addresses  # of the tensors the step reads and writes, which its graphs will use
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.index: dict[int, torch.Tensor] = {}  # the static index buffer [K, B] of each captured batch size
         self.eager_steps: Counter[int] = Counter()
         self.pool = None
-        self.stream = torch.cuda.Stream(pack.device)
-        self.addresses: list[int] | None = None  # of the tensors the step reads and writes, when first captured
+        self.stream = torch.cuda.Stream(device)
 
-    def check(self, pack: Pack) -> None:
-        """Refuse to replay on tensors that moved since the capture (a graph would train the old memory)."""
-        if self.addresses is not None and pack.step_addresses() != self.addresses:
+    def check(self, addresses: list[int]) -> None:
+        """Refuse to replay on tensors that moved since the graphs were made (a graph would train the old memory)."""
+        if addresses != self.addresses:
             raise RuntimeError("a tensor of the pack's step has moved since its CUDA graph was captured")
 
-    def step(self, pack: Pack, idx: torch.Tensor) -> None:
-        """One training step of every run of `pack` on the samples idx [K, B] (the pack's totals accumulate it)."""
+    def step(self, train_step: Step, idx: torch.Tensor) -> None:
+        """One training step on the samples idx [K, B]: eager while its batch shape warms up, then captured, then
+        replayed."""
         batch = idx.shape[1]
         graph = self.graphs.get(batch)
         if graph is not None:
@@ -58,20 +59,19 @@ class StepGraphs:
             self.eager_steps[batch] += 1
             self.stream.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self.stream):
-                pack.batch_step(self.xs, self.ys, idx)
+                train_step(idx)
             torch.cuda.current_stream(self.device).wait_stream(self.stream)
         else:
-            self.capture(pack, idx)
+            self.capture(train_step, idx)
 
-    def capture(self, pack: Pack, idx: torch.Tensor) -> None:
+    def capture(self, train_step: Step, idx: torch.Tensor) -> None:
         """Capture the step of idx's batch size around a static copy of idx (capturing runs nothing), then replay
         it once: that replay is this step."""
         batch = idx.shape[1]
         self.index[batch] = idx.clone()
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool, stream=self.stream):
-            pack.batch_step(self.xs, self.ys, self.index[batch])
+            train_step(self.index[batch])
         self.pool = graph.pool()
         self.graphs[batch] = graph
-        self.addresses = pack.step_addresses()
         graph.replay()

@@ -1,11 +1,11 @@
 """Orchestration: train a pack of runs to the end, resuming from checkpoints, observing, checkpointing and writing
-out each run as it stops (finished or diverged)."""
+out each run as it stops (finished or diverged). lowrank.engine.job checks the request and holds the runs' leases
+around it."""
 
 from __future__ import annotations
 
 import math
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -16,7 +16,7 @@ import torch
 from lowrank import checkpoints, logs
 from lowrank import data as datasets
 from lowrank.config import ConfigError, RunConfig
-from lowrank.engine.device import check_step, default_device, kernel_flags
+from lowrank.engine.device import default_device, kernel_flags
 from lowrank.engine.pack import DTYPES, Pack
 from lowrank.engine.records import (conclude, new_state, record_layers, restore_logs, restore_run, run_checkpoint,
                                     shrink_checkpoint, write_outputs)
@@ -24,14 +24,10 @@ from lowrank.engine.records import (conclude, new_state, record_layers, restore_
 Log = Callable[[str], None]
 
 
-def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("data"), ckpt_dir: Path,
-               checkpoint_every: int = 10, device: torch.device | None = None, kernels: str = "exact",
-               step: str = "eager", log: Log = print) -> list[str]:
-    """Train K runs as one pack, resuming from their checkpoints; write each run's logs; return the statuses.
-    kernels and step (lowrank.engine.device) say how a GPU runs the steps; neither changes what a run is."""
-    if not runs:
-        return []
-    check_request(runs, ckpt_dir, checkpoint_every, kernels, step)
+def train_runs(runs: list[tuple[RunConfig, Path]], *, data_root: Path, ckpt_dir: Path, checkpoint_every: int,
+               device: torch.device | None, kernels: str, step: str, log: Log) -> list[str]:
+    """Train K runs as one pack (a request job.check_request accepted), resuming from their checkpoints; write each
+    run's logs; return the statuses."""
     device = device or default_device()
     data = load_data(runs[0][0], data_root, device)
     fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
@@ -50,30 +46,6 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, data_root: Path = Path("da
     return [s.status for s in states]
 
 
-def check_request(runs: list[tuple[RunConfig, Path]], ckpt_dir: Path, checkpoint_every: int, kernels: str,
-                  step: str) -> None:
-    """Refuse a pack that cannot be trained as asked before any work, with one sentence naming the setting."""
-    if len({cfg.pack_key for cfg, _ in runs}) != 1:
-        raise ConfigError("runs of one pack must share everything but lr, weight_decay, momentum and seed.")
-    if checkpoint_every < 1:
-        raise ConfigError(f"checkpoint_every={checkpoint_every!r} is invalid: it must be >= 1.")
-    kernel_flags(kernels)
-    check_step(step)
-    for what, path in [*(("output directory", out) for _, out in runs), ("checkpoint directory", ckpt_dir)]:
-        check_writable(what, Path(path))
-
-
-def check_writable(what: str, path: Path) -> None:
-    """Create directory `path` and write a probe file into it: a location that cannot hold the run's files is
-    refused before the first step, not after the last."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise ConfigError(f"{what} {path} is not a writable directory: {err.strerror or err}.") from None
-
-
 def load_data(cfg: RunConfig, data_root: Path, device: torch.device) -> datasets.Data:
     """The pack's dataset on the training device, refusing a batch larger than its training set."""
     data = datasets.load(cfg.dataset, data_root, device=device, dtype=DTYPES[cfg.dtype], options=cfg.data_options)
@@ -90,7 +62,8 @@ def resume(pack: Pack, ckpt_dir: Path, log: Log) -> None:
         if ckpt is None:
             continue
         if "flat" in ckpt:
-            restore_run(pack, k, ckpt)
+            pack.load_run_state(k, ckpt)
+            restore_run(s, ckpt, pack.device)
         else:  # a finished run keeps only its logs: it is written out again, never trained again
             restore_logs(s, ckpt["logs"])
             s.epoch = ckpt["epoch"]
@@ -143,7 +116,8 @@ def save_running(pack: Pack, ckpt_dir: Path) -> None:
     """Checkpoint every run of the pack that is still running."""
     for k, s in enumerate(pack.states):
         if s.status == logs.RUNNING:
-            checkpoints.save(checkpoints.checkpoint_path(ckpt_dir, s.cfg), s.cfg, run_checkpoint(pack, k))
+            checkpoints.save(checkpoints.checkpoint_path(ckpt_dir, s.cfg), s.cfg,
+                             run_checkpoint(s, pack.run_state(k), pack.device))
 
 
 def progress(pack: Pack, epoch: int, elapsed: float, per_epoch: float, fit: str) -> str:

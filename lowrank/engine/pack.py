@@ -67,7 +67,14 @@ def network(template: nn.Module) -> Network:
 
 
 class Pack:
-    """K runs as one model: stacked parameters and buffers on a shared Network, per-run SGD hyperparameters."""
+    """K runs as one model: stacked parameters and buffers on a shared Network, per-run SGD hyperparameters.
+
+    Its interface to the rest of the engine: `states` (the runs' RunStates, in pack order), `net.layers` (the rank
+    layers), build and subset, train_epoch (then `epoch_loss` and `epoch_acc`), evaluate and layer_metrics;
+    run_state and load_run_state (one run's trained tensors out and in, as its checkpoint holds them:
+    lowrank.engine.records); step_addresses (the memory a training step reads and writes, on which a captured step
+    relies: lowrank.engine.graphs). Its tensors and their layout are its own.
+    """
 
     def __init__(self, states: list[RunState], net: Network, *, flat: torch.Tensor, weights: dict[str, torch.Tensor],
                  buffers: dict[str, torch.Tensor], momentum_buf: torch.Tensor | None,
@@ -84,6 +91,9 @@ class Pack:
         self.bad = torch.zeros(k, dtype=torch.bool, device=device)
         self.loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
         self.correct = torch.zeros(k, dtype=torch.int64, device=device)
+        # the last epoch's mean training loss and accuracy per run (train_epoch sets them; for the progress line)
+        self.epoch_loss: torch.Tensor | None = None
+        self.epoch_acc: torch.Tensor | None = None
         self.graphed = graphed  # step by CUDA graphs (lowrank.engine.graphs, made on the first epoch): see build
         self.graphs: StepGraphs | None = None
 
@@ -140,7 +150,7 @@ class Pack:
             return torch.zeros(self.net.numel, dtype=self.dtype, device=self.device)
         return torch.cat([tensors[n][k].reshape(-1) for n in self.net.names])
 
-    def set_run(self, k: int, vector: torch.Tensor, momentum: bool = False) -> None:
+    def _set_run(self, k: int, vector: torch.Tensor, momentum: bool = False) -> None:
         """Inverse of run_vector: overwrite run k's parameters (or momentum buffers) from one vector."""
         tensors = self._tensors(momentum)
         if tensors is None:
@@ -148,6 +158,19 @@ class Pack:
         parts = vector.to(self.device).split([tensors[n][k].numel() for n in self.net.names])
         for n, part in zip(self.net.names, parts):
             tensors[n][k] = part.view(tensors[n][k].shape)
+
+    def run_state(self, k: int) -> dict:
+        """Run k's trained tensors on the CPU, as its checkpoint holds them: "flat" and "momentum" (run_vector of its
+        parameters and of its momentum buffers) and "buffers" (its BatchNorm buffers by name)."""
+        return {"flat": self.run_vector(k).cpu(), "momentum": self.run_vector(k, momentum=True).cpu(),
+                "buffers": {n: b[k].cpu() for n, b in self.buffers.items()}}
+
+    def load_run_state(self, k: int, state: dict) -> None:
+        """Inverse of run_state: overwrite run k's tensors in place (a captured step keeps reading the same memory)."""
+        self._set_run(k, state["flat"])
+        self._set_run(k, state["momentum"], momentum=True)
+        for n, b in self.buffers.items():
+            b[k] = state["buffers"][n].to(self.device)
 
     def bind(self) -> None:
         """Bind this pack's tensors into the shared network: the flat rest as leaf views for autograd to
@@ -184,9 +207,13 @@ class Pack:
         for total in (self.bad, self.loss_sum, self.correct):
             total.zero_()
         if self.graphed and (self.graphs is None or self.graphs.xs is not data.train_x):
-            self.graphs = StepGraphs(self, data.train_x, data.train_y)
+            self.graphs = StepGraphs(data.train_x, self.device, self.step_addresses())
         if self.graphs is not None:
-            self.graphs.check(self)
+            self.graphs.check(self.step_addresses())
+
+        def data_step(idx: torch.Tensor) -> None:  # one step on the rows idx of this epoch's data
+            self.batch_step(data.train_x, data.train_y, idx)
+
         self.bind()
         self.net.model.train()
         for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
@@ -195,13 +222,13 @@ class Pack:
                 self.step(to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
                                                  for i, s in zip(idx, self.states)])), data.train_y[idx])
             elif self.graphs is not None:
-                self.graphs.step(self, idx)
+                self.graphs.step(data_step, idx)
             else:
-                self.batch_step(data.train_x, data.train_y, idx)
+                data_step(idx)
         bad = self.bad.clone()
         for w in (self.flat, *self.weights.values()):
             bad |= ~torch.isfinite(w).flatten(1).all(1)
-        self.epoch_loss, self.epoch_acc = self.loss_sum / n, self.correct.double() / n  # for the progress line
+        self.epoch_loss, self.epoch_acc = self.loss_sum / n, self.correct.double() / n
         return bad
 
     def step_addresses(self) -> list[int]:

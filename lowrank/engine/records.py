@@ -7,7 +7,6 @@ import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,9 +14,6 @@ import torch
 import lowrank
 from lowrank import checkpoints, logs, metrics, provenance
 from lowrank.config import RunConfig
-
-if TYPE_CHECKING:
-    from lowrank.engine.pack import Pack
 
 
 @dataclass
@@ -91,28 +87,22 @@ def restore_logs(s: RunState, saved: dict) -> None:
     s.spectra = {n: [t.numpy() for t in sv] for n, sv in saved["spectra"].items()}
 
 
-def run_checkpoint(pack: Pack, k: int) -> dict:
-    """Everything run k of `pack` needs to continue exactly where it is."""
-    s = pack.states[k]
-    return {"epoch": s.epoch, "flat": pack.run_vector(k).cpu(), "momentum": pack.run_vector(k, True).cpu(),
-            "buffers": {n: b[k].cpu() for n, b in pack.buffers.items()}, "order": s.order.get_state(),
+def run_checkpoint(s: RunState, tensors: dict, device: torch.device) -> dict:
+    """Everything run `s` needs to continue exactly where it is: its trained tensors (Pack.run_state), its data
+    order and the random generators (those of `device` too), its logs so far."""
+    return {"epoch": s.epoch, **tensors, "order": s.order.get_state(),
             "aug": s.aug.get_state() if s.aug is not None else None, "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if pack.device.type == "cuda" else None,
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
             "logs": log_state(s)}
 
 
-def restore_run(pack: Pack, k: int, ckpt: dict) -> None:
-    """Inverse of run_checkpoint: restore run k of `pack`."""
-    s = pack.states[k]
-    pack.set_run(k, ckpt["flat"])
-    pack.set_run(k, ckpt["momentum"], momentum=True)
-    for n in pack.net.buffer_names:
-        pack.buffers[n][k] = ckpt["buffers"][n].to(pack.device)
+def restore_run(s: RunState, ckpt: dict, device: torch.device) -> None:
+    """Inverse of run_checkpoint for all but the tensors (Pack.load_run_state restores those)."""
     s.order.set_state(ckpt["order"])
     if s.aug is not None:
         s.aug.set_state(ckpt["aug"])
     torch.set_rng_state(ckpt["rng"])
-    if ckpt["cuda_rng"] is not None and pack.device.type == "cuda":
+    if ckpt["cuda_rng"] is not None and device.type == "cuda":
         torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
     restore_logs(s, ckpt["logs"])
     s.epoch = ckpt["epoch"]

@@ -12,20 +12,21 @@ their biases [K, O] (or None), and the per-run stride, padding, dilation and gro
   both deterministic;
 * `per_run`: K ordinary convolutions on the runs' channel slices, concatenated (K launches, dense kernels).
 
-`conv` runs the candidate that lowrank.models.conv_table.CHOICES names for the call's LayerShape, and `grouped`
-for every shape it does not name; `python -m bench.bench_conv --write` measures and writes that table.
+`conv` runs the candidate that the measured table (TABLE_FILE, read into CHOICES) names for the call's LayerShape,
+and `grouped` for every shape it does not name; `python -m bench.bench_conv --write` measures and writes that table.
+It is data, not code: re-measuring it changes no source hash (lowrank.provenance), so no run's code version.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-from .conv_table import CHOICES
 
 Pair = tuple[int, int]
 PackedConv = Callable[[Tensor, Tensor, "Tensor | None", Pair, Pair, Pair, int], Tensor]
@@ -95,6 +96,18 @@ def per_run(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Pair, paddin
 CANDIDATES: dict[str, PackedConv] = {"grouped": grouped, "channels_last": channels_last, "unfold_bmm": unfold_bmm,
                                      "per_run": per_run}
 DEFAULT = "grouped"
+# the measured table: {"measured": on what and when, "choices": [{"shape": LayerShape fields, "choice", "ms"}, ...]}
+TABLE_FILE = Path(__file__).with_name("conv_table.json")
+
+
+def read_table(path: Path) -> dict[LayerShape, str]:
+    """The candidate a measured table (bench.bench_conv.write_table) chose per layer shape, by LayerShape."""
+    table = json.loads(Path(path).read_text())
+    return {LayerShape(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry["shape"].items()}):
+            entry["choice"] for entry in table["choices"]}
+
+
+CHOICES = read_table(TABLE_FILE)
 
 
 def layer_shape(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Pair, padding: Pair, dilation: Pair,

@@ -1,0 +1,120 @@
+"""lowrank.engine.job, the one entry the command line and the Snakemake job train through: one trainer per run (the
+command line takes the leases too), the same logs from either, each attempt in the rule's log and the pack's
+history, the defaults stated once."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import re
+import runpy
+import socket
+import sys
+import threading
+import time
+import types
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lowrank import layout, lease
+from lowrank.engine import cli
+from lowrank.engine.job import DEFAULTS, attempt_log, train_pack
+from lowrank.train import main
+from conftest import outputs
+from test_train import TINY, tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = r"=== attempt 2: SLURM job - \(restart 0\) on {host}, pid {pid}, \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 ==="
+
+
+def test_the_command_line_waits_for_the_lease_of_a_run_another_job_trains(tmp_path, monkeypatch, capsys):
+    """A run's lease held by a live trainer (this host, a live pid, another acquisition) keeps `python -m
+    lowrank.train` from training it: the command says whom it waits for, and trains once the lease is released."""
+    monkeypatch.setattr(lease, "holding", functools.partial(lease.holding, poll=0.05))
+    out, cfg = tmp_path / "run", tiny_config()
+    held = layout.lease_file(layout.default_checkpoints_dir(out), cfg.run_id)
+    held.parent.mkdir(parents=True)
+    other = lease.Holder("", socket.gethostname(), os.getpid(), "another-job", time.time())
+    held.write_text(json.dumps(asdict(other)))
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("code", main([*TINY, "--out", str(out)])), daemon=True)
+    t.start()
+    time.sleep(1.0)
+    assert t.is_alive() and not (out / "summary.json").exists()
+    held.unlink()  # the other trainer finishes
+    t.join(timeout=60)
+    assert box == {"code": 0} and (out / "summary.json").exists() and not held.exists()
+    first, *epochs = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(re.escape(f"lease {held.name}: held by {other.describe()}, heartbeat ") + r"\d s ago; "
+                        "waiting for it to finish", first), first
+    assert len(epochs) == 4 and all(" epoch " in line for line in epochs)
+
+
+def snakemake_job(cfgs, tmp_path: Path) -> types.SimpleNamespace:
+    """What Snakemake hands workflow/scripts/train_pack.py for a pack of `cfgs` (attempt 2, config.yaml's settings)."""
+    runs = [{"config": c.to_dict(), "out": str(tmp_path / "job" / c.run_id)} for c in cfgs]
+    params = types.SimpleNamespace(runs=runs, ckpt_dir=str(tmp_path / "ckpt"), data_root="data",
+                                   attempts_log=str(tmp_path / "logs" / "attempts" / "pack.log"))
+    return types.SimpleNamespace(params=params, log=[str(tmp_path / "logs" / "pack.log")], threads=1,
+                                 resources=types.SimpleNamespace(attempt=2),
+                                 config=yaml.safe_load((ROOT / "config.yaml").read_text()))
+
+
+def test_the_snakemake_job_trains_a_run_as_the_command_line_does(tmp_path, monkeypatch):
+    """The Snakemake job's script and `python -m lowrank.train` write the same logs for one run; the job's attempt
+    goes to the rule's log (a header, 4 epochs, the status line) and, each line tagged with its pid, to the
+    pack's history; no lease is left behind."""
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    cfg = tiny_config()
+    assert main([*TINY, "--out", str(tmp_path / "cli")]) == 0
+    job = snakemake_job([cfg], tmp_path)
+    runpy.run_path(str(ROOT / "workflow" / "scripts" / "train_pack.py"), init_globals={"snakemake": job})
+    assert outputs(tmp_path / "job" / cfg.run_id) == outputs(tmp_path / "cli")
+    lines = Path(job.log[0]).read_text().splitlines()
+    assert len(lines) == 6 and re.fullmatch(HEADER.format(host=re.escape(socket.gethostname()), pid=os.getpid()),
+                                            lines[0]), lines[0]
+    assert [line.split("]")[1].split()[:2] for line in lines[1:5]] == [["epoch", f"{e}/4"] for e in range(1, 5)]
+    assert lines[5] == f"finished: {cfg.run_id} -> {tmp_path / 'job' / cfg.run_id}"
+    history = Path(job.params.attempts_log).read_text().splitlines()
+    assert history == [f"pid {os.getpid()} | {line}" for line in lines]
+    assert list((tmp_path / "ckpt").iterdir()) == [layout.checkpoint_file(tmp_path / "ckpt", cfg.run_id)]
+
+
+def test_a_crash_is_logged_with_its_traceback_and_goes_on(tmp_path, monkeypatch):
+    """A job that crashes (not a divergence) logs its traceback to the rule's log and the history, tagged with its
+    SLURM job, and raises on; stderr goes to the rule's log meanwhile and is put back after."""
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    log, history = tmp_path / "pack.log", tmp_path / "attempts" / "pack.log"
+    before = sys.stderr
+    with pytest.raises(ZeroDivisionError):
+        with attempt_log(log, history, 3) as say:
+            say("epoch 1")
+            print("a warning", file=sys.stderr)
+            1 / 0
+    assert sys.stderr is before
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("=== attempt 3: SLURM job 77 (restart 1) on ")
+    assert lines[1:3] == ["epoch 1", "a warning"] and lines[3] == "Traceback (most recent call last):"
+    assert lines[-1] == "ZeroDivisionError: division by zero"
+    tagged = history.read_text().splitlines()
+    assert tagged[0] == f"job 77 | {lines[0]}" and tagged[1] == "job 77 | epoch 1" and len(tagged) == len(lines) - 1
+    assert tagged[-1] == "job 77 | ZeroDivisionError: division by zero"  # stderr goes to the rule's log only
+
+
+def test_the_defaults_are_stated_once():
+    """The command line's defaults and train_pack's are lowrank.engine.job.DEFAULTS: checkpoints every 10 epochs,
+    exact kernels, eager steps, data in data/, a lease stale after an hour without a heartbeat."""
+    assert (DEFAULTS.checkpoint_every, DEFAULTS.kernels, DEFAULTS.step, DEFAULTS.data_root, DEFAULTS.stale_after) \
+        == (10, "exact", "eager", Path("data"), 3600.0)
+    args = cli.parse_args(["--spec", "x.json"])
+    assert (args.checkpoint_every, args.kernels, args.step, args.data_root, args.lease_stale_after) \
+        == (10, "exact", "eager", Path("data"), 3600.0)
+    defaults = {name: p.default for name, p in inspect.signature(train_pack).parameters.items()}
+    assert {k: defaults[k] for k in asdict(DEFAULTS)} == asdict(DEFAULTS)
