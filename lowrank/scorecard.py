@@ -11,7 +11,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from lowrank.aggregate import final_rows
+from lowrank.aggregate import final_rows, last_evaluation
 from lowrank.bound import CONVENTIONS, decay_steps
 from lowrank.grid import SYMBOLS, demo_prefix
 from lowrank.logs import FINISHED
@@ -166,7 +166,7 @@ def _norm_growth(config: dict, tables: dict[str, pd.DataFrame]) -> dict:
         return _row(claim, "inconclusive", "no finished run in a norm-ratio figure", "no runs", rule)
     data = once(data[(data["status"] == FINISHED) & (data["weight_decay"] > 0)], ["run_id", "layer", "epoch"])
     norms = data[["run_id", "layer", "epoch", "fro_norm"]]
-    last = data[data["epoch"] == data.groupby("run_id")["epoch"].transform("max")]
+    last = last_evaluation(data)
     checks = []
     for eps in (float(e) for e in config["comparison"]["eps"]):
         epochs = decay_steps(last["lr_epoch"], last["weight_decay"], eps, convention) / last["steps_per_epoch"]
@@ -191,7 +191,7 @@ def _bound_holds(config: dict, comparison: pd.DataFrame) -> dict:
     """Theorem 3.3's bound against the measured rank at each run's last evaluation, where the bound is informative."""
     done = comparison[comparison["status"] == FINISHED].astype({"bound": float})
     finite = done[np.isfinite(done["bound"])]
-    final = finite[finite["epoch"] == finite.groupby("run_id")["epoch"].transform("max")]
+    final = last_evaluation(finite)
     informative = final[final["informative"].astype(bool)]
     convention = config["switches"]["bound_lambda"]
     rule = (f"over (run, layer, ε) rows at the last evaluation whose bound m·B·ln(2/ε)/(2μ_t λ) < min(rows, cols) "
@@ -216,7 +216,7 @@ def _fig18(config: dict, name: str, table: pd.DataFrame) -> dict:
     switch = config["switches"]["bound_lambda"]
     other = next(c for c in CONVENTIONS if c != switch)
     done = table[table["status"] == FINISHED]
-    final = done[done["epoch"] == done.groupby("run_id")["epoch"].transform("max")]
+    final = last_evaluation(done)
     rule = (f"at the last evaluation, per plotted ε with bound (initial μ, λ per bound_lambda = {switch}) below the "
             f"largest possible average rank: fraction with avg rank ≤ bound; supported if ≥ {HOLD_SUPPORTED:.0%}, "
             f"not supported if < {HOLD_REFUTED:.0%}")
