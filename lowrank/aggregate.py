@@ -60,11 +60,15 @@ def average_rank(ranks: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"rank": "avg_rank"})
 
 
+def last_evaluation(table: pd.DataFrame, per: tuple[str, ...] = ("run_id",)) -> pd.DataFrame:
+    """The rows of each run's last evaluation: those at the largest epoch of their `per` group (index kept)."""
+    return table[table["epoch"] == table.groupby(list(per))["epoch"].transform("max")]
+
+
 def final_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Each (figure, panel, run)'s last evaluation at its panel's plot ε: the 'end of training' values."""
     at = table[np.isclose(table["eps"], table["plot_eps"])]
-    last = at.groupby(["figure", "panel", "run_id"])["epoch"].transform("max")
-    return at[at["epoch"] == last].reset_index(drop=True)
+    return last_evaluation(at, ("figure", "panel", "run_id")).reset_index(drop=True)
 
 
 def _read_all(runs_dir: Path, run_ids, name: str) -> pd.DataFrame:
@@ -254,7 +258,7 @@ def eps_curves(runs_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
     """
     convention = table["convention"].iloc[0] if len(table) else "torch"
     done = table[(table["status"] == FINISHED) & np.isfinite(table["bound"].astype(float))]
-    last = done[done["epoch"] == done.groupby("run_id")["epoch"].transform("max")].drop_duplicates(["run_id", "layer"])
+    last = last_evaluation(done).drop_duplicates(["run_id", "layer"])
     star = (last.groupby(["arch", "run_id"], as_index=False)["eps_star"].median()
             .sort_values(["arch", "eps_star", "run_id"]))
     size = star.groupby("arch")["run_id"].transform("size")

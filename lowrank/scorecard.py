@@ -1,53 +1,72 @@
 """The paper's claims, one row each, with a verdict computed from the figure tables and the bound comparison.
 
-The verdict rules are the RULES text below (printed under every scorecard); diverged runs are excluded
-everywhere and counted.
+Each row's verdict and its rule's text come from one ``Rule`` (the thresholds and how they compare); RULES,
+printed under every scorecard, says what holds for every row. Diverged runs are excluded everywhere and
+counted.
 """
 
 from __future__ import annotations
 
 import html
+import operator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from lowrank.aggregate import final_rows
+from lowrank.aggregate import final_rows, last_evaluation
 from lowrank.bound import CONVENTIONS, decay_steps, informative_eps, rank_bound
 from lowrank.grid import SYMBOLS, demo_prefix
 from lowrank.logs import FINISHED
 from lowrank.provenance import code_notes
 
-RHO_MIN = 0.5  # |Spearman ρ| of a "strong" monotone trend (Cohen's large effect); weaker is inconclusive
+RHO_MIN = 0.5  # |median Spearman ρ| of a "strong" monotone trend (Cohen's large effect); weaker is inconclusive
 MIN_POINTS = 3  # fewest values per trend: with 2 every ρ is ±1 or 0, a sign rather than a trend
 FIT_ACC = 0.99  # "fits the training set": the paper compares test accuracy among runs that interpolate
-SPREAD_SUPPORTED = 0.5  # λ = 0 "barely matters": at most half the rank spread that B, μ cause with decay
-HOLD_SUPPORTED, HOLD_REFUTED = 0.95, 0.5  # holds nearly everywhere / fails in most cases; between: inconclusive
 NORM_GROWTH = 2.0  # the proof of Theorem 3.3 needs ‖W_{T−n}‖/‖W_T‖ ≤ 2
 PAPER_EPS = 0.3  # Fig 18's bound "is strictly smaller than the width of 10000 for any ε ≥ 0.3" [paper App. B.2]
 RULES = [
     "Each run counts once per claim, whichever figures draw it (at each plot ε); diverged runs are left out.",
-    f"Trend claims: one Spearman ρ per group — for Prediction 4.1 (B, λ, μ) per fixed setting (every other "
-    f"hyperparameter equal, seeds averaged, at least {MIN_POINTS} distinct values); for rank ↔ test accuracy per "
-    f"figure panel over the runs with final train accuracy ≥ {FIT_ACC} (at least {MIN_POINTS} runs); "
-    f"*supported* when the median ρ has the predicted sign and |median ρ| ≥ {RHO_MIN}, *not supported* when it "
-    f"has the opposite sign with |median ρ| ≥ {RHO_MIN}, otherwise (or with no setting) *inconclusive*. "
-    "A setting whose ranks are all equal counts as ρ = 0 (no trend).",
-    f"λ = 0: like with like — for each λ > 0 and its λ = 0 twin at the same (B, μ) points (at least 2 shared, "
-    f"other settings equal), the relative rank spread (max − min)/max over those points; median at λ = 0 over "
-    f"median at λ > 0 ≤ {SPREAD_SUPPORTED}: *supported*, ≥ 1: *not supported*; no pairs: *inconclusive*.",
-    f"Norm growth (what the proof of Theorem 3.3 uses, for T large): at each run's last epoch T, where the bound is "
-    f"judged, ‖W_{{T−n}}‖_F/‖W_T‖_F ≤ {NORM_GROWTH:g} over the n = ln(2/ε)/(2μ_T λ) steps before T (μ_T the "
-    f"learning rate of epoch T; rounded up to whole epochs; ε in comparison.eps). A check needs "
-    f"n ≥ one epoch (the logged resolution) and T − n inside the log. Fraction of checks that hold ≥ "
-    f"{HOLD_SUPPORTED}: *supported*, < {HOLD_REFUTED}: *not supported*; no check possible: *inconclusive*.",
-    f"Bound holds: only informative (run, layer, ε) rows count — bound < min(rows, cols), the rank every matrix "
-    f"obeys anyway — at each run's last evaluation; fraction with rank ≤ bound ≥ {HOLD_SUPPORTED}: *supported*, "
-    f"< {HOLD_REFUTED}: *not supported*; no informative row: *inconclusive*.",
-    "Fig 18: the measured average rank at each plotted ε at the last evaluation against the bound (initial μ, "
-    "λ per switches.bound_lambda), over the ε where the bound is below the largest possible average rank (the "
-    "yardstick that decides; the paper's, the network's width, is reported beside it); same thresholds; none: "
-    "*inconclusive*. The other λ reading is reported as a note.",
+    f"Trends are Spearman ρ per group (a group of equal values has ρ = 0: no trend); a trend counts when "
+    f"|median ρ| ≥ {RHO_MIN:g}, in the predicted direction or against it.",
+    "Each row's rule states its thresholds; between them, or with nothing to judge (no setting, pair, check or "
+    "informative row), the verdict is *inconclusive*.",
 ]
+COMPARISONS = {"≥": operator.ge, ">": operator.gt, "≤": operator.le, "<": operator.lt}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A claim's verdict from one number: supported past one threshold, not supported past the other, else (NaN
+    included) inconclusive; it states itself in the words its verdict follows."""
+
+    quantity: str  # the number, as the rule's sentence names it
+    supported: tuple[str, float]  # (comparison in COMPARISONS, threshold)
+    refuted: tuple[str, float]
+    fmt: str = "g"  # how the sentence writes the thresholds
+
+    def verdict(self, value: float) -> str:
+        """'supported', 'not supported' or 'inconclusive'."""
+        for verdict, (op, threshold) in (("supported", self.supported), ("not supported", self.refuted)):
+            if COMPARISONS[op](value, threshold):
+                return verdict
+        return "inconclusive"
+
+    def __str__(self) -> str:
+        said = [f"{self.quantity} {op} {format(t, self.fmt).replace('-', '−')}"
+                for op, t in (self.supported, self.refuted)]
+        return f"supported if {said[0]}, not supported if {said[1]}"
+
+
+def trend(sign: int) -> Rule:
+    """The rule of a predicted trend of sign ±1: a strong median ρ of that sign supports it, of the other refutes it."""
+    with_sign, against = ("≥", "≤") if sign > 0 else ("≤", "≥")
+    return Rule("the median ρ", (with_sign, sign * RHO_MIN), (against, -sign * RHO_MIN))
+
+
+HOLDS = Rule("the fraction that holds", ("≥", 0.95), ("<", 0.5), ".0%")  # nearly everywhere / fails in most cases
+# λ = 0 "barely matters": at most half the rank spread that B and μ cause with decay; as much or more refutes it
+SPREAD = Rule("the ratio", ("≤", 0.5), ("≥", 1.0))
 SETTING = ["eps", "arch", "dataset", "batch_size", "lr", "weight_decay", "momentum", "epochs", "gamma"]
 COLUMNS = ["claim", "verdict", "effect", "evidence", "rule"]
 
@@ -61,22 +80,6 @@ def grouped_spearman(df: pd.DataFrame, by: list[str], x: str, y: str) -> pd.Seri
     num = (dx * dy).groupby(key).sum()
     den = np.sqrt((dx ** 2).groupby(key).sum() * (dy ** 2).groupby(key).sum())
     return (num / den.where(den > 0)).fillna(0.0)
-
-
-def _verdict_rho(median: float, sign: int) -> str:
-    """The trend rule: predicted sign with |ρ| ≥ RHO_MIN → supported, opposite → not supported."""
-    if np.isnan(median):
-        return "inconclusive"
-    if sign * median >= RHO_MIN:
-        return "supported"
-    return "not supported" if sign * median <= -RHO_MIN else "inconclusive"
-
-
-def _verdict_fraction(frac: float) -> str:
-    """The holding rule: ≥ HOLD_SUPPORTED → supported, < HOLD_REFUTED → not supported."""
-    if np.isnan(frac):
-        return "inconclusive"
-    return "supported" if frac >= HOLD_SUPPORTED else "not supported" if frac < HOLD_REFUTED else "inconclusive"
 
 
 def _evidence(df: pd.DataFrame) -> str:
@@ -95,8 +98,9 @@ def once(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     return first.drop(columns="figures", errors="ignore").merge(figures.reset_index(), on=key)
 
 
-def _row(claim: str, verdict: str, effect: str, evidence: str, rule: str) -> dict:
-    return dict(zip(COLUMNS, (claim, verdict, effect, evidence, rule)))
+def _row(claim: str, rule: Rule, value: float, measure: str, effect: str, evidence: str) -> dict:
+    """A claim row whose verdict (`rule` applied to `value`) and rule text (`measure`, then `rule`) agree."""
+    return dict(zip(COLUMNS, (claim, rule.verdict(value), effect, evidence, f"{measure}; {rule}")))
 
 
 def _trend(finals: pd.DataFrame, key: str, sign: int, claim: str, positive_wd: bool) -> dict:
@@ -112,10 +116,9 @@ def _trend(finals: pd.DataFrame, key: str, sign: int, claim: str, positive_wd: b
     agree = int((np.sign(rho) == sign).sum())
     effect = (f"median ρ = {median:+.2f} over {len(rho)} settings ({agree} with the predicted sign)"
               if len(rho) else f"no setting with ≥ {MIN_POINTS} values of {SYMBOLS[key]}")
-    direction = "+" if sign > 0 else "−"
-    rule = (f"Spearman ρ(final avg rank, {SYMBOLS[key]}) per fixed setting{', λ > 0 only' if positive_wd else ''}; "
-            f"supported if median ρ has sign {direction} and |ρ| ≥ {RHO_MIN}")
-    return _row(claim, _verdict_rho(median, sign), effect, _evidence(used), rule)
+    measure = (f"Spearman ρ(final avg rank, {SYMBOLS[key]}) per fixed setting (every other hyperparameter equal"
+               f"{', λ > 0 only' if positive_wd else ''}; seeds averaged; ≥ {MIN_POINTS} values of {SYMBOLS[key]})")
+    return _row(claim, trend(sign), median, measure, effect, _evidence(used))
 
 
 def _lambda_zero(finals: pd.DataFrame) -> dict:
@@ -134,21 +137,20 @@ def _lambda_zero(finals: pd.DataFrame) -> dict:
     lacking = sorted({f for fs in finals.loc[(finals["weight_decay"] == 0) & ~finals["run_id"].isin(
         paired["run_id"]), "figures"] for f in fs.split(", ")})
     lack = f"; λ = 0 runs without λ > 0 twins at ≥ 2 (B, μ) points in {', '.join(lacking)}" if lacking else ""
-    rule = (f"median (max − min)/max of final avg rank over the same (B, μ) points at λ = 0 and at λ > 0 "
-            f"(≥ 2 shared points); supported if the ratio ≤ {SPREAD_SUPPORTED}, not supported if ≥ 1")
+    measure = ("relative spread (max − min)/max of final avg rank over the same (B, μ) points at λ = 0 and at a "
+               "λ > 0 twin (≥ 2 shared points, other settings equal); the ratio: median spread at λ = 0 over that at "
+               "λ > 0")
     claim = "With λ = 0, batch size and learning rate barely change the rank"
     if spread.empty:
-        return _row(claim, "inconclusive", "no λ = 0 and λ > 0 runs share ≥ 2 (B, μ) points" + lack,
-                    "no runs", rule)
+        return _row(claim, SPREAD, float("nan"), measure, "no λ = 0 and λ > 0 runs share ≥ 2 (B, μ) points" + lack,
+                    "no runs")
     s0 = float(((spread["hi0"] - spread["lo0"]) / spread["hi0"].where(spread["hi0"] > 0)).fillna(0.0).median())
     s1 = float(((spread["hi"] - spread["lo"]) / spread["hi"].where(spread["hi"] > 0)).fillna(0.0).median())
     ratio = s0 / s1 if s1 > 0 else float("nan")
-    verdict = ("inconclusive" if np.isnan(ratio) else "supported" if ratio <= SPREAD_SUPPORTED
-               else "not supported" if ratio >= 1 else "inconclusive")
     effect = (f"median spread {s0:.1%} at λ = 0 vs {s1:.1%} at λ > 0 over {len(spread)} paired settings "
               f"({int(spread['n'].sum())} (B, μ) points); ratio "
               + (f"{ratio:.2f}" if s1 > 0 else "undefined: no spread at λ > 0 either") + lack)
-    return _row(claim, verdict, effect, _evidence(paired), rule)
+    return _row(claim, SPREAD, ratio, measure, effect, _evidence(paired))
 
 
 def _norm_growth(config: dict, tables: dict[str, pd.DataFrame]) -> dict:
@@ -159,16 +161,16 @@ def _norm_growth(config: dict, tables: dict[str, pd.DataFrame]) -> dict:
     """
     claim = f"Theorem 3.3's assumption: ‖W_{{T−n}}‖/‖W_T‖ ≤ {NORM_GROWTH:g} over the last n = ln(2/ε)/(2μλ) steps"
     convention = config["switches"]["bound_lambda"]
-    rule = (f"per run, layer and ε in comparison.eps at the run's last epoch T: ‖W_{{T−n}}‖_F/‖W_T‖_F ≤ "
-            f"{NORM_GROWTH:g} with n = ln(2/ε)/(2μ_T λ) steps in whole epochs (λ per bound_lambda = {convention}); "
-            f"needs n ≥ 1 epoch and T − n logged; supported if ≥ {HOLD_SUPPORTED:.0%} hold, not supported if < "
-            f"{HOLD_REFUTED:.0%}")
+    measure = (f"checks per run, layer and ε in comparison.eps at the run's last epoch T: ‖W_{{T−n}}‖_F/‖W_T‖_F ≤ "
+               f"{NORM_GROWTH:g} with n = ln(2/ε)/(2μ_T λ) steps (μ_T: epoch T's learning rate; λ per bound_lambda = "
+               f"{convention}) rounded up to whole epochs; a check needs n ≥ 1 epoch (the logged resolution) and "
+               "T − n logged")
     data = pd.concat(tables.values(), ignore_index=True) if tables else None
     if data is None or data[data["status"] == FINISHED].empty:
-        return _row(claim, "inconclusive", "no finished run in a norm-ratio figure", "no runs", rule)
+        return _row(claim, HOLDS, float("nan"), measure, "no finished run in a norm-ratio figure", "no runs")
     data = once(data[(data["status"] == FINISHED) & (data["weight_decay"] > 0)], ["run_id", "layer", "epoch"])
     norms = data[["run_id", "layer", "epoch", "fro_norm"]]
-    last = data[data["epoch"] == data.groupby("run_id")["epoch"].transform("max")]
+    last = last_evaluation(data)
     checks = []
     for eps in (float(e) for e in config["comparison"]["eps"]):
         epochs = decay_steps(last["lr_epoch"], last["weight_decay"], eps, convention) / last["steps_per_epoch"]
@@ -183,34 +185,35 @@ def _norm_growth(config: dict, tables: dict[str, pd.DataFrame]) -> dict:
     reach = (f"n < one epoch (the logged resolution) in {int(short.sum())} and T − n before the log in "
              f"{int((~short & checks['fro_back'].isna()).sum())} of {len(checks)} (run, layer, ε) checks")
     if ok.empty:
-        return _row(claim, "inconclusive", f"no check possible: {reach}", _evidence(data), rule)
+        return _row(claim, HOLDS, float("nan"), measure, f"no check possible: {reach}", _evidence(data))
     effect = (f"{frac:.1%} of {len(ok)} checks hold ({ok['run_id'].nunique()} runs); max growth "
               f"{growth.max():.3g}, median {growth.median():.3g}; {reach}")
-    return _row(claim, _verdict_fraction(frac), effect, _evidence(ok), rule)
+    return _row(claim, HOLDS, frac, measure, effect, _evidence(ok))
 
 
 def _bound_holds(config: dict, comparison: pd.DataFrame) -> dict:
     """Theorem 3.3's bound against the measured rank at each run's last evaluation, where the bound is informative."""
     done = comparison[comparison["status"] == FINISHED].astype({"bound": float})
     finite = done[np.isfinite(done["bound"])]
-    final = finite[finite["epoch"] == finite.groupby("run_id")["epoch"].transform("max")]
+    final = last_evaluation(finite)
     informative = final[final["informative"].astype(bool)]
     convention = config["switches"]["bound_lambda"]
-    rule = (f"over (run, layer, ε) rows at the last evaluation whose bound m·B·ln(2/ε)/(2μ_t λ) < min(rows, cols) "
-            f"(λ per bound_lambda = {convention}; μ_t the current learning rate): fraction with rank ≤ bound; "
-            f"supported if ≥ {HOLD_SUPPORTED:.0%}, not supported if < {HOLD_REFUTED:.0%}")
+    measure = (f"(run, layer, ε) rows at each run's last evaluation whose bound m·B·ln(2/ε)/(2μ_t λ) < "
+               f"min(rows, cols), the rank every matrix obeys anyway (λ per bound_lambda = {convention}; μ_t the "
+               "current learning rate): rank ≤ bound")
     claim = "Theorem 3.3: rank_ε(W/‖W‖) ≤ m·B·ln(2/ε)/(2μλ)"
     if final.empty:
-        return _row(claim, "inconclusive", "no run with a finite bound", "no runs", rule)
+        return _row(claim, HOLDS, float("nan"), measure, "no run with a finite bound", "no runs")
     fraction = f"informative in {len(informative)} of {len(final)} rows ({len(informative) / len(final):.1%})"
     share = f"{fraction}; median ε* {final['eps_star'].median():.3g} vs ε ≤ {final['eps'].max():g}"
     evidence = f"bound_vs_rank ({final['run_id'].nunique()} runs, {len(final)} rows, {fraction})"
     if informative.empty:
-        return _row(claim, "inconclusive", f"the bound is vacuous for every run at these ε ({share})", evidence, rule)
+        return _row(claim, HOLDS, float("nan"), measure, f"the bound is vacuous for every run at these ε ({share})",
+                    evidence)
     frac = float(informative["holds"].mean())
     effect = (f"{frac:.1%} of informative rows hold; median rank/bound {informative['tightness'].median():.2g}, "
               f"max {informative['tightness'].max():.2g}; {share}")
-    return _row(claim, _verdict_fraction(frac), effect, evidence, rule)
+    return _row(claim, HOLDS, frac, measure, effect, evidence)
 
 
 def _yardsticks(row: pd.Series) -> str:
@@ -228,14 +231,14 @@ def _fig18(config: dict, name: str, table: pd.DataFrame) -> dict:
     switch = config["switches"]["bound_lambda"]
     other = next(c for c in CONVENTIONS if c != switch)
     done = table[table["status"] == FINISHED]
-    final = done[done["epoch"] == done.groupby("run_id")["epoch"].transform("max")]
-    rule = (f"at the last evaluation, per plotted ε with bound (initial μ, λ per bound_lambda = {switch}) below the "
-            f"largest possible average rank, the yardstick that decides (no average rank exceeds it, so a bound "
-            f"above it cannot fail; the paper's yardstick, the width, is reported): fraction with avg rank ≤ bound; "
-            f"supported if ≥ {HOLD_SUPPORTED:.0%}, not supported if < {HOLD_REFUTED:.0%}")
+    final = last_evaluation(done)
+    measure = (f"(run, ε) at the last evaluation, per plotted ε whose bound (initial μ, λ per bound_lambda = "
+               f"{switch}) is below the largest possible average rank, the yardstick that decides (no average rank "
+               f"exceeds it, so a bound above it cannot fail; the paper's yardstick, the width, is reported): avg "
+               f"rank ≤ bound (the other λ reading: a note)")
     claim = f"{name}: the measured average rank stays under Theorem 3.3's bound"
     if final.empty:
-        return _row(claim, "inconclusive", "no finished run", _evidence(table.assign(figures=name)), rule)
+        return _row(claim, HOLDS, float("nan"), measure, "no finished run", _evidence(table.assign(figures=name)))
     per_eps = final.groupby("eps").agg(avg=("avg_rank", "mean"), bound=(f"bound_{switch}", "first"),
                                        alt=(f"bound_{other}", "first"), informative=(f"informative_{switch}", "all"))
     trivial = float(final["trivial"].iloc[0])
@@ -246,11 +249,12 @@ def _fig18(config: dict, name: str, table: pd.DataFrame) -> dict:
     evidence = (f"{_evidence(final.assign(figures=name)).rstrip(')')}; informative at "
                 f"{int(per_eps['informative'].sum())} of {len(per_eps)} plotted ε)")
     if informative.empty:
-        return _row(claim, "inconclusive", f"the bound is ≥ the largest possible average rank {trivial:.0f} at "
-                                           f"every plotted ε ({yardsticks}); {listing}", evidence, rule)
+        return _row(claim, HOLDS, float("nan"), measure, f"the bound is ≥ the largest possible average rank "
+                                                           f"{trivial:.0f} at every plotted ε ({yardsticks}); "
+                                                           f"{listing}", evidence)
     frac = float((informative["avg_rank"] <= informative[f"bound_{switch}"]).mean())
     effect = f"{frac:.0%} of informative (run, ε) hold; {yardsticks}; {listing}"
-    return _row(claim, _verdict_fraction(frac), effect, evidence, rule)
+    return _row(claim, HOLDS, frac, measure, effect, evidence)
 
 
 def _fig18_note(config: dict, name: str, table: pd.DataFrame) -> str:
@@ -278,10 +282,10 @@ def _generalization(finals: pd.DataFrame) -> dict:
     effect = (f"median ρ = {median:+.2f} over {len(rho)} panels ({int((rho < 0).sum())} negative); "
               f"{fit['run_id'].nunique()} of {finals['run_id'].nunique()} runs reach train acc ≥ {FIT_ACC}"
               if len(rho) else f"no panel with ≥ {MIN_POINTS} runs at train acc ≥ {FIT_ACC}")
-    rule = (f"Spearman ρ(final avg rank, test acc) per figure panel over runs with final train acc ≥ {FIT_ACC} "
-            f"(≥ {MIN_POINTS} runs; a run drawn twice stays in its first panel); supported if median ρ ≤ −{RHO_MIN}")
-    return _row("Lower rank goes with better test accuracy among runs that fit the training set",
-                _verdict_rho(median, -1), effect, _evidence(used), rule)
+    measure = (f"Spearman ρ(final avg rank, test acc) per figure panel over runs with final train acc ≥ {FIT_ACC} "
+               f"(≥ {MIN_POINTS} runs; a run drawn twice stays in its first panel)")
+    return _row("Lower rank goes with better test accuracy among runs that fit the training set", trend(-1), median,
+                measure, effect, _evidence(used))
 
 
 def claims(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFrame) -> tuple[pd.DataFrame, list]:

@@ -83,6 +83,20 @@ def test_curves_average_rank_is_the_unweighted_layer_mean(tmp_path):
     assert set(table["status"]) == {"finished"}
 
 
+def test_last_evaluation_keeps_every_row_of_each_runs_own_last_epoch():
+    # run a ends at epoch 20 (two layers), b diverged at 5, c at 10 in panel 0 and 30 in panel 1 (another table)
+    table = pd.DataFrame({"run_id": ["a", "b", "a", "a", "b", "a", "c", "c"],
+                          "panel": [0, 0, 0, 0, 0, 0, 0, 1],
+                          "epoch": [0, 0, 10, 20, 5, 20, 10, 30],
+                          "layer": ["l0", "l0", "l0", "l0", "l0", "l1", "l0", "l0"]})
+    last = aggregate.last_evaluation(table)
+    assert last.index.tolist() == [3, 4, 5, 7]
+    assert list(zip(last["run_id"], last["epoch"], last["layer"])) == [("a", 20, "l0"), ("b", 5, "l0"),
+                                                                       ("a", 20, "l1"), ("c", 30, "l0")]
+    assert aggregate.last_evaluation(table, ("panel", "run_id")).index.tolist() == [3, 4, 5, 6, 7]
+    assert aggregate.last_evaluation(table.iloc[:0]).empty
+
+
 def test_heatmap_keeps_the_last_evaluation_per_panel_and_run(tmp_path):
     config = small_config(fig01=fig("fig01", vary={"batch_size": [4, 8]}))
     write_figure(tmp_path, config, "fig01")

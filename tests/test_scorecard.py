@@ -299,3 +299,36 @@ def test_markdown_and_html_state_the_rules():
     assert f"| {B_CLAIM} | supported |" in md and "Verdict rules" in md and "|median ρ| ≥ 0.5" in md
     page = scorecard.scorecard_html(config, tables, empty_comparison())
     assert page.startswith("<!DOCTYPE html>") and "<table" in page and "supported" in page
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("rule, text, verdicts", [
+    (scorecard.trend(+1), "supported if the median ρ ≥ 0.5, not supported if the median ρ ≤ −0.5",
+     [(0.5, "supported"), (0.49, "inconclusive"), (-0.49, "inconclusive"), (-0.5, "not supported")]),
+    (scorecard.trend(-1), "supported if the median ρ ≤ −0.5, not supported if the median ρ ≥ 0.5",
+     [(-0.5, "supported"), (0.0, "inconclusive"), (0.5, "not supported")]),
+    (scorecard.HOLDS, "supported if the fraction that holds ≥ 95%, not supported if the fraction that holds < 50%",
+     [(0.95, "supported"), (0.949, "inconclusive"), (0.5, "inconclusive"), (0.499, "not supported")]),
+    (scorecard.SPREAD, "supported if the ratio ≤ 0.5, not supported if the ratio ≥ 1",
+     [(0.5, "supported"), (0.51, "inconclusive"), (0.99, "inconclusive"), (1.0, "not supported")]),
+])
+def test_a_rule_states_the_thresholds_its_verdict_applies(rule, text, verdicts):
+    assert str(rule) == text
+    assert [(v, rule.verdict(v)) for v, _ in verdicts] == verdicts
+    assert rule.verdict(NAN) == "inconclusive"  # nothing to judge
+
+
+def test_each_row_states_the_rule_its_verdict_follows():
+    config = config_with("fig04")
+    rows = scorecard.claims(config, {"fig04": final_table(config, "fig04", lambda r: r.batch_size)},
+                            empty_comparison())[0].set_index("claim")["rule"]
+    assert rows[B_CLAIM].endswith("λ > 0 only; seeds averaged; ≥ 3 values of B); supported if the median ρ ≥ 0.5, "
+                                  "not supported if the median ρ ≤ −0.5")
+    assert rows[WD_CLAIM].endswith("; supported if the median ρ ≤ −0.5, not supported if the median ρ ≥ 0.5")
+    assert rows[GEN_CLAIM].endswith("; supported if the median ρ ≤ −0.5, not supported if the median ρ ≥ 0.5")
+    assert rows[ZERO_CLAIM].endswith("; supported if the ratio ≤ 0.5, not supported if the ratio ≥ 1")
+    for claim in (NORM_CLAIM, BOUND_CLAIM):
+        assert rows[claim].endswith("; supported if the fraction that holds ≥ 95%, not supported if the fraction that "
+                                    "holds < 50%")

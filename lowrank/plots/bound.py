@@ -12,6 +12,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from lowrank.aggregate import last_evaluation
 from lowrank.bound import paper_lambda
 from lowrank.plots import style
 
@@ -110,7 +111,7 @@ def draw(config: dict, name: str, table: pd.DataFrame) -> Figure:
 def _eps_star_panel(ax, done: pd.DataFrame, eps_values: list[float]) -> None:
     """ε* per (run, layer) at each run's last evaluation: the bound is informative only for ε > ε*."""
     finite = done[np.isfinite(done["bound"])]
-    last = finite[finite["epoch"] == finite.groupby("run_id")["epoch"].transform("max")]
+    last = last_evaluation(finite)
     stars = last.drop_duplicates(["run_id", "layer"])["eps_star"]
     if len(stars):
         ax.hist(stars, bins=np.linspace(0, 2, 41), color="0.5")
