@@ -12,15 +12,15 @@ from lowrank import squeue
 
 
 class Controller:
-    """The SLURM jobs of one workflow (its training rules, run from `workdir`), as one controller sees them."""
+    """The SLURM jobs of one workflow (its training jobs, run from `workdir`), as one controller sees them."""
 
-    def __init__(self, rules: set[str], workdir: str, warn: Callable[[str], None]) -> None:
-        self.rules, self.workdir, self.warn = rules, workdir, warn
+    def __init__(self, is_ours: Callable[[str], bool], workdir: str, warn: Callable[[str], None]) -> None:
+        self.is_ours, self.workdir, self.warn = is_ours, workdir, warn
         self.earlier: set[str] | None = None  # ids of this workflow's jobs queued when it started; None: unknown
 
     def jobs(self) -> list[squeue.QueuedJob] | None:
         """This workflow's training jobs in SLURM's queue (any controller's), or None when squeue cannot tell."""
-        return squeue.workflow_jobs(self.rules, self.workdir)
+        return squeue.workflow_jobs(self.is_ours, self.workdir)
 
     def on_start(self) -> None:
         """Before submitting anything: name the jobs an earlier controller left (they keep going when it dies)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -204,8 +205,19 @@ class Plan:
         return list(dict.fromkeys(out))
 
 
-def build(config: dict) -> Plan:
-    """Expand a checked config (check) into its Plan; an inconsistent grid raises ConfigError naming the key."""
+def logged(results: str | Path) -> Callable[[str], bool]:
+    """Whether a run's log files are all on disk under `results` (summary.json, written last, among them)."""
+    runs = layout.runs_dir(results)
+    return lambda run_id: all(path.is_file() for path in layout.run_files(runs, run_id))
+
+
+def build(config: dict, done: Callable[[str], bool] = lambda run_id: False) -> Plan:
+    """Expand a checked config (check) into its Plan; an inconsistent grid raises ConfigError naming the key.
+
+    Runs that are `done` (logged) are in no pack: no job writes them, so neither a config edit that re-packs the
+    others nor a new version of the training script ever retrains or rewrites a logged run, with or without its
+    checkpoints. Their logs are the workflow's sources; a run whose logs go missing or are retired as damaged is
+    packed again."""
     try:
         expanded = {name: grid.figure_runs(config, name) for name in config["figures"]}
     except ConfigError as err:
@@ -218,6 +230,7 @@ def build(config: dict) -> Plan:
             users[rid] = users.get(rid, ()) + (name,)
     scope = users if config["pack_scope"] == "figures" else None
     table = config["resources"]
+    todo = {rid: cfg for rid, cfg in runs.items() if not done(rid)}
     packs = [Pack(tuple(p), {**table["default"], **table.get(p[0].arch, {})}, table)
-             for p in grid.packs(runs, config["pack_size"], scope, grid.arch_pack_sizes(config))]
+             for p in grid.packs(todo, config["pack_size"], scope, grid.arch_pack_sizes(config))]
     return Plan(config, runs, figure_runs, users, packs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # squeue states in which a job's processes may still be running (a PENDING job, e.g. requeued, trains nothing)
@@ -49,16 +50,17 @@ def parse(text: str) -> list[QueuedJob]:
     return jobs
 
 
-def workflow_jobs(rules: set[str], workdir: str, text: str | None = None) -> list[QueuedJob] | None:
-    """This user's queued or running jobs of `rules` submitted from `workdir`: this workflow's jobs, whichever
-    controller submitted them; None when squeue cannot tell. `text`: squeue's output, read from squeue when None."""
+def workflow_jobs(is_ours: Callable[[str], bool], workdir: str, text: str | None = None) -> list[QueuedJob] | None:
+    """This user's queued or running jobs submitted from `workdir` whose rule `is_ours`: this workflow's jobs,
+    whichever controller submitted them; None when squeue cannot tell. `text`: squeue's output, read from squeue
+    when None."""
     if text is None:
         r = _squeue("--me", "-h", "-t", "PENDING,RUNNING,REQUEUED,SUSPENDED,CONFIGURING,COMPLETING", "-o", FIELDS)
         if r is None or r.returncode != 0:
             return None
         text = r.stdout
     here = os.path.realpath(workdir)
-    return [j for j in parse(text) if j.rule in rules and os.path.realpath(j.workdir) == here]
+    return [j for j in parse(text) if is_ours(j.rule) and os.path.realpath(j.workdir) == here]
 
 
 def notice(jobs: list[QueuedJob]) -> str:

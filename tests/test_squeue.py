@@ -39,26 +39,26 @@ QUEUE = """\
 
 def test_workflow_jobs_match_rule_and_directory():
     rules = {"train_res_bn_synthetic_b4_a660f6ce", "train_res_bn_synthetic_b8_6f075bab"}
-    jobs = squeue.workflow_jobs(rules, "/work/flow", QUEUE)
+    jobs = squeue.workflow_jobs(rules.__contains__, "/work/flow", QUEUE)
     assert [(j.job, j.state, j.rule) for j in jobs] == [
         ("101", "RUNNING", "train_res_bn_synthetic_b4_a660f6ce"),
         ("102", "PENDING", "train_res_bn_synthetic_b8_6f075bab")]
-    assert squeue.workflow_jobs(rules, "/work/other", QUEUE) == []
-    assert squeue.workflow_jobs({"train_x"}, "/work/flow", QUEUE) == []
+    assert squeue.workflow_jobs(rules.__contains__, "/work/other", QUEUE) == []
+    assert squeue.workflow_jobs({"train_x"}.__contains__, "/work/flow", QUEUE) == []
 
 
 def test_workflow_jobs_asks_squeue_for_this_users_active_jobs(tmp_path, monkeypatch):
     fake_squeue(tmp_path, monkeypatch, f'echo "$@" > {tmp_path}/args; echo "7|RUNNING|rule_train_a|{tmp_path}"')
-    (job,) = squeue.workflow_jobs({"train_a"}, str(tmp_path))
+    (job,) = squeue.workflow_jobs({"train_a"}.__contains__, str(tmp_path))
     assert job.job == "7"
     assert (tmp_path / "args").read_text().split()[:2] == ["--me", "-h"]
     fake_squeue(tmp_path, monkeypatch, "exit 1")
-    assert squeue.workflow_jobs({"train_a"}, str(tmp_path)) is None
+    assert squeue.workflow_jobs({"train_a"}.__contains__, str(tmp_path)) is None
 
 
 def test_notice_lists_the_jobs_and_how_to_wait_or_cancel():
     text = squeue.notice(squeue.workflow_jobs({"train_res_bn_synthetic_b4_a660f6ce",
-                                              "train_res_bn_synthetic_b8_6f075bab"}, "/work/flow", QUEUE))
+                                              "train_res_bn_synthetic_b8_6f075bab"}.__contains__, "/work/flow", QUEUE))
     assert text.startswith("SLURM: 2 job(s) of an earlier run of this workflow are still queued or running:\n")
     assert "       101  RUNNING     train_res_bn_synthetic_b4_a660f6ce" in text
     assert "squeue --me -j 101,102" in text and "scancel 101 102" in text
@@ -99,12 +99,12 @@ def test_a_controller_names_earlier_jobs_then_cancels_only_its_own_after_ctrl_c(
     (tmp_path / "scancel").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/cancelled\n')
     (tmp_path / "scancel").chmod(0o755)
     said: list[str] = []
-    ctl = Controller({"train_a"}, str(tmp_path), said.append)
+    ctl = Controller(lambda rule: rule.startswith("train_"), str(tmp_path), said.append)
     queue.write_text(f"7|RUNNING|rule_train_a|{tmp_path}\n")
     ctl.on_start()
     assert ctl.earlier == {"7"} and said[0].startswith("SLURM: 1 job(s) of an earlier run")
     queue.write_text(f"7|RUNNING|rule_train_a|{tmp_path}\n8|PENDING|rule_train_a|{tmp_path}\n"
-                     f"9|RUNNING|rule_train_b|{tmp_path}\n")
+                     f"9|RUNNING|rule_other_rule|{tmp_path}\n")
     ctl.on_error(ctrl_c=False)  # another error: named, left running
     assert said[1].endswith("To stop them: scancel 8") and not (tmp_path / "cancelled").exists()
     ctl.on_error(ctrl_c=True)
@@ -115,7 +115,7 @@ def test_a_controller_names_earlier_jobs_then_cancels_only_its_own_after_ctrl_c(
 def test_a_controller_that_cannot_read_the_queue_says_so(tmp_path, monkeypatch):
     fake_squeue(tmp_path, monkeypatch, "exit 1")
     said: list[str] = []
-    ctl = Controller({"train_a"}, str(tmp_path), said.append)
+    ctl = Controller(lambda rule: rule.startswith("train_"), str(tmp_path), said.append)
     ctl.on_start()
     ctl.on_error(ctrl_c=True)
     assert ctl.earlier is None and len(said) == 2 and "check `squeue --me` and scancel them" in said[1]

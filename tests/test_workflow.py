@@ -1,6 +1,7 @@
 """The Snakemake workflow as users drive it: dry runs of the paper grid, single-figure targets, config errors."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import yaml
 from test_aggregate import write_figure
 
-from lowrank import grid, plan
+from lowrank import grid, layout, plan
 from lowrank.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,8 +127,35 @@ def test_how_jobs_run_never_resubmits_a_trained_pack(tmp_path, setting):
     args = ["-c1", "--configfile", *map(str, DEMO), "--config", f"results={tmp_path}"]
     trained = snakemake(target, *args)
     assert trained.returncode == 0 and "train_" in trained.stderr, trained.stderr[-3000:]
-    again = snakemake("-n", target, *args, setting)
-    assert again.returncode == 0 and planned_jobs(again.stdout + again.stderr) == {}, again.stdout[-3000:]
+    again = snakemake("-n", "fig18", *args, setting)  # a logged run is no job's output: ask for its figure
+    planned = planned_jobs(again.stdout + again.stderr)
+    assert again.returncode == 0 and planned and not any(r.startswith("train_") for r in planned), again.stdout[-3000:]
+
+
+@pytest.mark.slow  # fig05's B = 64 panel trained for real (3 runs, seconds), then a dry run and one more run
+def test_re_packing_never_retrains_or_rewrites_a_logged_run(tmp_path):
+    """Issue 25, case 6: after `rm -r results/checkpoints`, an edit that re-packed fig05's runs trained finished,
+    unchanged runs again (their new pack was a new job to Snakemake, which removes a job's outputs before it
+    runs). A logged run is no job's output now: re-packing plans nothing, and a new run trains alone."""
+    panel = {"panels": [{"fixed": {"batch_size": 64}}]}
+    over = tmp_path / "fig05.yaml"
+    over.write_text(yaml.safe_dump({"figures": {"fig05": panel}, "pack_size": 2}))
+    args = ["-c1", "--configfile", *map(str, DEMO), str(over), "--config", f"results={tmp_path}"]
+    runs = sorted(grid.all_runs(plan.load(ROOT / "config.yaml", *DEMO, over), ["fig05"]))
+    trained = snakemake("fig05", *args, timeout=300)
+    assert trained.returncode == 0 and trained.stderr.count("rule train_") == 2, trained.stderr[-3000:]
+    logs_of = [f for rid in runs for f in layout.run_files(tmp_path / "runs", rid)]
+    before = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in logs_of}
+    shutil.rmtree(tmp_path / "checkpoints")
+    repacked = snakemake("-n", "fig05", *args, "pack_size=3")
+    assert repacked.returncode == 0 and planned_jobs(repacked.stdout + repacked.stderr) == {}, repacked.stdout[-3000:]
+    over.write_text(yaml.safe_dump({"figures": {"fig05": {**panel, "vary": {"weight_decay": [0.0, 0.02, 0.05, 0.03]}}},
+                                    "pack_size": 2}))
+    (new,) = set(grid.all_runs(plan.load(ROOT / "config.yaml", *DEMO, over), ["fig05"])) - set(runs)
+    grown = snakemake("fig05", *args, timeout=300)
+    assert grown.returncode == 0 and grown.stderr.count("rule train_") == 1, grown.stderr[-3000:]
+    assert (tmp_path / "runs" / new / "summary.json").is_file()
+    assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in logs_of} == before
 
 
 @pytest.fixture(scope="module")

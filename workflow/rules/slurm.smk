@@ -7,7 +7,8 @@ from lowrank import interrupt
 from lowrank.controller import Controller
 
 interrupt.forward_ctrl_c_to_main_thread()
-CONTROLLER = Controller({p.name for p in PLAN.packs}, workflow.workdir_init, logger.warning)
+# any training job from this folder: an earlier controller packed what was unlogged then (lowrank.plan.build)
+CONTROLLER = Controller(lambda rule: rule.startswith("train_"), workflow.workdir_init, logger.warning)
 
 
 def slurm_controller():

@@ -1,6 +1,9 @@
 # Training: one job per pack of runs that share architecture, data, batch size and schedule (up to pack_size runs,
-# or the architecture's resources.<arch>.pack_size; 1 = one run per job). Each run's logs land at the stable path results/runs/<run_id>/ whatever its pack, and
-# its checkpoints in results/checkpoints/, so a killed or re-packed job resumes and never retrains a finished run.
+# or the architecture's resources.<arch>.pack_size; 1 = one run per job). Each run's logs land at the stable path
+# results/runs/<run_id>/ whatever its pack, and its checkpoints in results/checkpoints/, so a killed job resumes. Only
+# runs without their logs are packed (lowrank.plan.build): a logged run is no job's output, so a config edit that
+# re-packs the others, or a new version of this rule's script, never retrains or rewrites it. Ask for figures (or
+# `all`): a logged run's own files are sources, and naming one as a target finds "no rule to produce" it.
 # The job reads how it trains (checkpoint_every, lease_stale_after_s, gpu_kernels, gpu_step: lowrank.views.
 # EXECUTION_KEYS) from the config, not from params: Snakemake re-runs a job whose params changed, and switching how
 # jobs run must not resubmit every finished pack. Its params are what its runs are.
