@@ -10,7 +10,7 @@ from lowrank.config import ConfigError
 
 try:
     plan.check(config)
-    PLAN = plan.build(config)
+    PLAN = plan.build(config, plan.logged(config["results"]))  # a logged run is no job's output
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
