@@ -16,6 +16,7 @@ from lowrank.bound import CONVENTIONS, decay_steps
 from lowrank.grid import SYMBOLS, demo_prefix
 from lowrank.logs import FINISHED
 from lowrank.provenance import code_notes
+from lowrank.shape import MIN_RUNS, MIN_S, panel_fits, shape_table
 
 RHO_MIN = 0.5  # |Spearman ρ| of a "strong" monotone trend (Cohen's large effect); weaker is inconclusive
 MIN_POINTS = 3  # fewest values per trend: with 2 every ρ is ±1 or 0, a sign rather than a trend
@@ -23,6 +24,12 @@ FIT_ACC = 0.99  # "fits the training set": the paper compares test accuracy amon
 SPREAD_SUPPORTED = 0.5  # λ = 0 "barely matters": at most half the rank spread that B, μ cause with decay
 HOLD_SUPPORTED, HOLD_REFUTED = 0.95, 0.5  # holds nearly everywhere / fails in most cases; between: inconclusive
 NORM_GROWTH = 2.0  # the proof of Theorem 3.3 needs ‖W_{T−n}‖/‖W_T‖ ≤ 2
+SHAPE_RULE = (f"Bound shape: per panel — model (architecture with its size options), dataset and plot ε — over its "
+              f"finished runs with λ > 0, each once: Kendall τ-b between s = B/(2μ_T λ) (μ_T the learning rate of the "
+              f"last evaluated epoch, λ per switches.bound_lambda) and the final average rank over the average "
+              f"min(rows, cols); a panel counts with ≥ {MIN_RUNS} runs and ≥ {MIN_S} distinct s, one whose ranks are "
+              f"all equal as τ = 0; median τ over the counted panels ≥ {RHO_MIN}: *supported*, ≤ −{RHO_MIN}: *not "
+              f"supported*, otherwise (or with no counted panel) *inconclusive*.")
 RULES = [
     "Each run counts once per claim, whichever figures draw it (at each plot ε); diverged runs are left out.",
     f"Trend claims: one Spearman ρ per group — for Prediction 4.1 (B, λ, μ) per fixed setting (every other "
@@ -42,6 +49,7 @@ RULES = [
     f"Bound holds: only informative (run, layer, ε) rows count — bound < min(rows, cols), the rank every matrix "
     f"obeys anyway — at each run's last evaluation; fraction with rank ≤ bound ≥ {HOLD_SUPPORTED}: *supported*, "
     f"< {HOLD_REFUTED}: *not supported*; no informative row: *inconclusive*.",
+    SHAPE_RULE,
     "Fig 18: the measured average rank at each plotted ε at the last evaluation against the bound (initial μ, "
     "λ per switches.bound_lambda), over the ε where the bound is below the largest possible average rank; "
     "same thresholds; none: *inconclusive*. The other λ reading is reported as a note.",
@@ -211,6 +219,23 @@ def _bound_holds(config: dict, comparison: pd.DataFrame) -> dict:
     return _row(claim, _verdict_fraction(frac), effect, evidence, rule)
 
 
+def _bound_shape(table: pd.DataFrame) -> dict:
+    """Theorem 3.3's shape: the final rank grows with s = B/(2μ_T λ) in each model and dataset (shape.panel_fits)."""
+    fits = panel_fits(table)
+    counted, left = fits[fits["counted"]], fits[~fits["counted"]]
+    median = float(counted["tau"].median()) if len(counted) else float("nan")
+    listing = "; ".join(f"{f.panel_label}: τ = {f.tau:+.2f}, slope {f.slope:.2f} [{f.slope_lo:.2f}, {f.slope_hi:.2f}]"
+                        f" (n = {f.runs})" for f in counted.itertuples(index=False))
+    effect = (f"median τ = {median:+.2f} over {len(counted)} panels ({int((counted['tau'] > 0).sum())} positive): "
+              f"{listing}" if len(counted) else f"no panel with ≥ {MIN_RUNS} finished runs at ≥ {MIN_S} distinct s")
+    if len(left):
+        effect += "; not counted: " + ", ".join(f"{f.panel_label} (n = {f.runs}, {f.distinct_s} distinct s)"
+                                                for f in left.itertuples(index=False))
+    used = table[(table["status"] == FINISHED) & table["panel"].isin(counted["panel"])]
+    return _row("Theorem 3.3's shape: the rank grows with B/(μλ) across settings", _verdict_rho(median, +1), effect,
+                _evidence(used), SHAPE_RULE)
+
+
 def _fig18(config: dict, name: str, table: pd.DataFrame) -> dict:
     """Fig 18: the measured average rank at each plotted ε against the bound, where the bound is informative."""
     switch = config["switches"]["bound_lambda"]
@@ -288,6 +313,7 @@ def claims(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFra
         _generalization(finals),
         _norm_growth(config, {n: t for n, t in tables.items() if kinds[n] == "norm_ratio" and len(t)}),
         _bound_holds(config, comparison),
+        _bound_shape(shape_table(config, tables, comparison)),
         *[_fig18(config, n, t) for n, t in bounds.items()],
     ]
     notes = [f"Ranks are taken at each figure panel's plot ε (switches.plot_eps = {config['switches']['plot_eps']}) "

@@ -208,6 +208,7 @@ def all_targets():
     """Every figure (with its table and runs), the bound-vs-rank comparison, the scorecard, the report's front page
     and the provenance."""
     out = [f for name in config["figures"] for f in figure_targets(name)]
+    out += figure_outputs("bound_shape") + [table_path("bound_shape"), table_path("bound_shape_fits")]
     out += figure_outputs("bound_vs_rank") + [table_path("bound_vs_rank"), table_path("bound_summary"),
                                              scorecard_path("md"), scorecard_path("html"), provenance_path(),
                                              front_page_path()]
