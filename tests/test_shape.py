@@ -119,6 +119,6 @@ def test_the_figure_draws_each_finished_run_once_per_panel(tmp_path):
     assert drawn == {MLP: 30, RESNET: 40, VIT: 5, WIDE: 1}
     titles = {ax.get_title().split("\n")[0]: ax.get_title() for ax in fig.axes}
     assert "20 diverged left out" in titles[RESNET] and "1 rank-0 (log axis) left out" in titles[VIT]
-    assert "not counted" in titles[WIDE] and "not counted" not in titles[MLP]
+    assert "no τ (one s)" in titles[WIDE] and "not counted" in titles[WIDE] and "not counted" not in titles[MLP]
     plots.render_bound_shape(views.comparison_view(config), table, fits, tmp_path / "s.png", tmp_path / "s.pdf")
     assert_rendered(tmp_path / "s.png", tmp_path / "s.pdf")

@@ -17,7 +17,8 @@ def _title(fit) -> str:
     left = [f"{n} {what} left out" for n, what in ((fit.diverged, "diverged"), (fit.rank_zero, "rank-0 (log axis)"))
             if n]
     counted = "" if fit.counted else " (too few runs or s: not counted in the scorecard)"
-    return (f"{fit.panel_label}\n{fit.runs} runs, {fit.distinct_s} distinct s: Kendall τ = {fit.tau:+.2f}{counted}"
+    tau = f"Kendall τ = {fit.tau:+.2f}" if np.isfinite(fit.tau) else "no τ (one s)"
+    return (f"{fit.panel_label}\n{fit.runs} runs, {fit.distinct_s} distinct s: {tau}{counted}"
             + (f"\n{'; '.join(left)}" if left else ""))
 
 
@@ -45,8 +46,8 @@ def draw(config: dict, table: pd.DataFrame, fits: pd.DataFrame) -> Figure:
         ax.set_ylabel("final average rank / average min(rows, cols)")
         ax.set_title(_title(fit), fontsize=8)
         ax.legend(fontsize=7)
-    fig.suptitle(style.title(config, f"Theorem 3.3's shape: the final rank against B/(2μ_T λ) "
-                                     f"({LINES[config['switches']['bound_lambda']][1]}), every finished run with "
+    fig.suptitle(style.title(config, f"Theorem 3.3's shape: the final rank against B/(2μ_T λ), "
+                                     f"{LINES[config['switches']['bound_lambda']][1]}: every finished run with "
                                      "weight decay"))
     fig.tight_layout()
     return fig
