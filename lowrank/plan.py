@@ -194,12 +194,13 @@ class Plan:
                 *self.run_files(*self.figure_runs[name])]
 
     def all_targets(self) -> list[str]:
-        """Every figure (with its table and runs), the bound-vs-rank comparison, the scorecard, the report's front
-        page and the provenance."""
+        """Every figure (with its table and runs), the bound shape, the bound-vs-rank comparison, the scorecard, the
+        report's front page and the provenance."""
         r = self.results
         out = [f for name in self.config["figures"] for f in self.figure_targets(name)]
-        out += [*self.figure_outputs("bound_vs_rank"), *(str(layout.table_file(r, n)) for n in
-                                                         ("bound_vs_rank", "bound_summary")),
+        out += [*self.figure_outputs("bound_shape"), *self.figure_outputs("bound_vs_rank"),
+                *(str(layout.table_file(r, n)) for n in ("bound_shape", "bound_shape_fits", "bound_vs_rank",
+                                                         "bound_summary")),
                 str(layout.scorecard_file(r, "md")), str(layout.scorecard_file(r, "html")),
                 str(layout.provenance_file(r)), str(layout.front_page_file(r))]
         return list(dict.fromkeys(out))

@@ -19,6 +19,7 @@ from lowrank.bound import CONVENTIONS, decay_steps, informative_eps, rank_bound
 from lowrank.grid import SYMBOLS, demo_prefix
 from lowrank.logs import FINISHED
 from lowrank.provenance import code_notes
+from lowrank.shape import MIN_RUNS, MIN_S, panel_fits, shape_table
 
 RHO_MIN = 0.5  # |median Spearman ρ| of a "strong" monotone trend (Cohen's large effect); weaker is inconclusive
 MIN_POINTS = 3  # fewest values per trend: with 2 every ρ is ±1 or 0, a sign rather than a trend
@@ -64,6 +65,7 @@ def trend(sign: int) -> Rule:
     return Rule("the median ρ", (with_sign, sign * RHO_MIN), (against, -sign * RHO_MIN))
 
 
+SHAPE = Rule("the median τ", ("≥", RHO_MIN), ("≤", -RHO_MIN))  # Theorem 3.3's shape: as strong as a trend
 HOLDS = Rule("the fraction that holds", ("≥", 0.95), ("<", 0.5), ".0%")  # nearly everywhere / fails in most cases
 # λ = 0 "barely matters": at most half the rank spread that B and μ cause with decay; as much or more refutes it
 SPREAD = Rule("the ratio", ("≤", 0.5), ("≥", 1.0))
@@ -226,6 +228,27 @@ def _yardsticks(row: pd.Series) -> str:
             f"paper's yardstick, reported) for ε > {star(width)}")
 
 
+def _bound_shape(table: pd.DataFrame) -> dict:
+    """Theorem 3.3's shape: the final rank grows with s = B/(2μ_T λ) in each model and dataset (shape.panel_fits)."""
+    fits = panel_fits(table)
+    counted, left = fits[fits["counted"]], fits[~fits["counted"]]
+    median = float(counted["tau"].median()) if len(counted) else float("nan")
+    listing = "; ".join(f"{f.panel_label}: τ = {f.tau:+.2f}, slope {f.slope:.2f} [{f.slope_lo:.2f}, {f.slope_hi:.2f}]"
+                        f" (n = {f.runs})" for f in counted.itertuples(index=False))
+    effect = (f"median τ = {median:+.2f} over {len(counted)} panels ({int((counted['tau'] > 0).sum())} positive): "
+              f"{listing}" if len(counted) else f"no panel with ≥ {MIN_RUNS} finished runs at ≥ {MIN_S} distinct s")
+    if len(left):
+        effect += "; not counted: " + ", ".join(f"{f.panel_label} (n = {f.runs}, {f.distinct_s} distinct s)"
+                                                for f in left.itertuples(index=False))
+    used = table[(table["status"] == FINISHED) & table["panel"].isin(counted["panel"])]
+    measure = (f"Kendall τ-b per panel — model (architecture with its size options), dataset and plot ε — between "
+               f"s = B/(2μ_T λ) (μ_T the learning rate of the last evaluated epoch, λ per switches.bound_lambda) and "
+               f"the final average rank over the average min(rows, cols), over its finished runs with λ > 0, each "
+               f"once; a panel counts with ≥ {MIN_RUNS} runs and ≥ {MIN_S} distinct s (equal ranks: τ = 0)")
+    return _row("Theorem 3.3's shape: the rank grows with B/(μλ) across settings", SHAPE, median, measure, effect,
+                _evidence(used))
+
+
 def _fig18(config: dict, name: str, table: pd.DataFrame) -> dict:
     """Fig 18: the measured average rank at each plotted ε against the bound, where the bound is informative."""
     switch = config["switches"]["bound_lambda"]
@@ -308,6 +331,7 @@ def claims(config: dict, tables: dict[str, pd.DataFrame], comparison: pd.DataFra
         _generalization(finals),
         _norm_growth(config, {n: t for n, t in tables.items() if kinds[n] == "norm_ratio" and len(t)}),
         _bound_holds(config, comparison),
+        _bound_shape(shape_table(config, tables, comparison)),
         *[_fig18(config, n, t) for n, t in bounds.items()],
     ]
     notes = [f"Ranks are taken at each figure panel's plot ε (switches.plot_eps = {config['switches']['plot_eps']}) "

@@ -62,9 +62,9 @@ def test_targets_are_every_figure_table_run_and_report_file(paper, built):
     results = Path(paper["results"])
     runs = {str(f) for rid in built.runs for f in layout.run_files(layout.runs_dir(results), rid)}
     figures = {str(layout.figure_file(results, n, e)) for n in [*paper["figures"], "fig04_notebook_eps",
-                                                                 "fig12_notebook_eps", "bound_vs_rank"]
+                                                                 "fig12_notebook_eps", "bound_vs_rank", "bound_shape"]
                for e in ("png", "pdf")}
-    assert len(targets) == len(set(targets)) == len(runs) + len(figures) + 18 + 2 + 4 == 1481
+    assert len(targets) == len(set(targets)) == len(runs) + len(figures) + 18 + 4 + 4 == 1485
     assert runs | figures <= set(targets) and str(layout.scorecard_file(results, "md")) in targets
     assert built.second_rendering("fig04") == "notebook" and built.second_rendering("fig05") is None
 

@@ -54,6 +54,7 @@ def empty_comparison() -> pd.DataFrame:
 def comparison_table(run_ids, epochs, ranks, bounds, trivial=8) -> pd.DataFrame:
     """A bound_vs_rank table of one layer per run (min(rows, cols) = `trivial`) at ε = 0.05."""
     df = pd.DataFrame({"run_id": run_ids, "arch": "mlp_bn", "eps": 0.05, "epoch": epochs, "status": "finished",
+                       "layer": "l0", "lr_epoch": 0.1,
                        "rank": ranks, "bound": np.asarray(bounds, dtype=float), "trivial": trivial,
                        "eps_star": 0.01, "convention": "torch"})
     df["holds"], df["tightness"] = df["rank"] <= df["bound"], df["rank"] / df["bound"]

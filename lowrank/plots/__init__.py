@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from lowrank import grid
-from lowrank.plots import bound, curves, heatmap, norm_ratio, spectra, style
+from lowrank.plots import bound, curves, heatmap, norm_ratio, shape, spectra, style
 
 DRAW = {"curves": curves.draw, "heatmap": heatmap.draw, "norm_ratio": norm_ratio.draw, "spectra": spectra.draw,
         "bound": bound.draw}
@@ -32,3 +32,8 @@ def render_bound_vs_rank(config: dict, table: pd.DataFrame, curves: pd.DataFrame
                          out_pdf: Path) -> None:
     """Draw the all-runs bound-vs-rank comparison (aggregate.bound_vs_rank, aggregate.eps_curves) as PNG and PDF."""
     style.save(bound.draw_comparison(config, table, curves), out_png, out_pdf)
+
+
+def render_bound_shape(config: dict, table: pd.DataFrame, fits: pd.DataFrame, out_png: Path, out_pdf: Path) -> None:
+    """Draw Theorem 3.3's shape (lowrank.shape: the runs and each panel's fit) as PNG and PDF."""
+    style.save(shape.draw(config, table, fits), out_png, out_pdf)

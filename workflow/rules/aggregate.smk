@@ -1,5 +1,6 @@
-# Aggregation: each figure's runs merged into one tidy table; the bound-vs-rank comparison over every run;
-# the claims scorecard; the provenance record. All local rules: cheap, and they run on the submit host.
+# Aggregation: each figure's runs merged into one tidy table; the bound-vs-rank comparison over every run; every
+# run's final rank against B/(2μ_T λ) (Theorem 3.3's shape); the claims scorecard; the provenance record. All local
+# rules: cheap, and they run on the submit host.
 
 
 rule aggregate_figure:
@@ -37,6 +38,24 @@ rule bound_vs_rank:
     localrule: True
     script:
         "../scripts/bound_vs_rank.py"
+
+
+rule bound_shape:
+    input:
+        tables=[table_path(name) for name in config["figures"]],
+        comparison=table_path("bound_vs_rank"),
+        code=plan.module_files("shape"),
+    output:
+        table=table_path("bound_shape"),
+        fits=table_path("bound_shape_fits"),
+    params:
+        figures=list(config["figures"]),
+        config=views.scorecard_view(config),
+    log:
+        log_path("bound_shape", "bound_shape"),
+    localrule: True
+    script:
+        "../scripts/bound_shape.py"
 
 
 rule scorecard:

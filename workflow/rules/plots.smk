@@ -68,3 +68,20 @@ rule render_bound_vs_rank:
     localrule: True
     script:
         "../scripts/render_bound_vs_rank.py"
+
+
+rule render_bound_shape:
+    input:
+        table=table_path("bound_shape"),
+        fits=table_path("bound_shape_fits"),
+        code=PLOT_CODE,
+    output:
+        png=report(figure_path("bound_shape", "png"), caption="../report/bound_shape.rst", category="Bound vs rank"),
+        pdf=figure_path("bound_shape", "pdf"),
+    params:
+        config=views.comparison_view(config),
+    log:
+        log_path("render", "bound_shape"),
+    localrule: True
+    script:
+        "../scripts/render_bound_shape.py"
