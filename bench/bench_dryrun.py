@@ -1,11 +1,12 @@
-"""`snakemake -n all` on the full paper config: this checkout against a baseline commit, side by side.
+"""`snakemake -n all`: this checkout's dry run against Snakemake's own start-up, side by side in one process.
 
-Each round times, in turn, Snakemake's own start-up (`--version`), the baseline's dry run and this checkout's
-(alternating, so a busy machine slows both alike); the table gives the best and the median of the rounds. The
-baseline is a temporary `git worktree` of --base (default 9ca3c0a: before the torch-free workflow layer), removed
-afterwards. Run from the repository root:
+Each round times, in turn, Snakemake's start-up (a dry run of a one-rule Snakefile in a temporary folder), this
+checkout's dry run of the paper's grid, a grid ten times its size (every figure's seeds × 10: ~2,800 runs) and,
+with --base, a baseline commit's dry run (a temporary `git worktree`, removed afterwards), alternating the order so
+a busy machine slows all alike; the table gives the best and the median of the rounds and each dry run's ratio to
+the start-up. Run from the repository root:
 
-    .venv/bin/python -m bench.bench_dryrun               # 3 rounds, about a minute on a busy 2-core machine
+    .venv/bin/python -m bench.bench_dryrun               # 3 rounds, about two minutes on a busy 2-core machine
     .venv/bin/python -m bench.bench_dryrun --rounds 5 --base HEAD~3
 """
 
@@ -20,49 +21,76 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
+from lowrank import plan
+
 ROOT = Path(__file__).resolve().parents[1]
+ONE_RULE = 'rule all:\n    output: "x.txt"\n    shell: "touch {output}"\n'
 
 
 def timed(args: list[str], tree: Path) -> float:
-    """Wall seconds of `python -m snakemake ARGS` run in checkout `tree` (its own package on PYTHONPATH)."""
+    """Wall seconds of `python -m snakemake ARGS` run in folder `tree` (its own package on PYTHONPATH)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=tree, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
-def rounds(trees: dict[str, Path], n: int) -> dict[str, list[float]]:
-    """Seconds per round of Snakemake's start-up and of each checkout's dry run, alternating within a round."""
-    times: dict[str, list[float]] = {"snakemake --version": [], **{name: [] for name in trees}}
-    with tempfile.TemporaryDirectory(prefix="bench-dryrun-") as results:
-        for i in range(n):
-            times["snakemake --version"].append(timed(["--version"], ROOT))
-            for name, tree in (trees.items() if i % 2 == 0 else reversed(trees.items())):
-                times[name].append(timed(["-n", "all", "--quiet", "rules", "--config", f"results={results}"], tree))
+def ten_times(folder: Path) -> Path:
+    """An override giving every figure of config.yaml ten seeds for each of its own: a grid ten times the paper's."""
+    config = plan.load(ROOT / "config.yaml")
+    seeds = {name: {"seeds": [s * 10 + k for s in fig.get("seeds", config["defaults"]["seeds"]) for k in range(10)]}
+             for name, fig in config["figures"].items()}
+    path = folder / "ten_times.yaml"
+    path.write_text(yaml.safe_dump({"figures": seeds}))
+    return path
+
+
+def rounds(commands: dict[str, tuple[list[str], Path]], n: int) -> dict[str, list[float]]:
+    """Seconds per round of each command, in alternating order within a round."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for i in range(n):
+        for name, (args, tree) in (commands.items() if i % 2 == 0 else reversed(commands.items())):
+            times[name].append(timed(args, tree))
     return times
 
 
-def table(times: dict[str, list[float]]) -> str:
-    """Best and median seconds per measured command."""
-    lines = [f"{'':40s} {'best s':>8s} {'median s':>9s}"]
-    lines += [f"{name:40s} {min(t):8.2f} {statistics.median(t):9.2f}" for name, t in times.items()]
+def table(times: dict[str, list[float]], startup: str) -> str:
+    """Best and median seconds per measured command, and the ratio of its median to the start-up's."""
+    base = statistics.median(times[startup])
+    lines = [f"{'':44s} {'best s':>8s} {'median s':>9s} {'× start-up':>11s}"]
+    lines += [f"{name:44s} {min(t):8.2f} {statistics.median(t):9.2f} {statistics.median(t) / base:11.2f}"
+              for name, t in times.items()]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Time the dry runs and print the table."""
     ap = argparse.ArgumentParser(prog="python -m bench.bench_dryrun", description=__doc__.splitlines()[0])
-    ap.add_argument("--base", default="9ca3c0a", help="baseline commit (default: 9ca3c0a)")
+    ap.add_argument("--base", help="also time this baseline commit's dry run")
     ap.add_argument("--rounds", type=int, default=3, help="rounds, each timing every command once (default: 3)")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-dryrun-base-") as tmp:
-        base = Path(tmp) / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.base], cwd=ROOT, check=True)
+    with tempfile.TemporaryDirectory(prefix="bench-dryrun-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "one").mkdir()
+        (tmp / "one" / "Snakefile").write_text(ONE_RULE)
+        dry = ["-n", "all", "--quiet", "rules", "--config", f"results={tmp / 'results'}"]
+        startup = "snakemake start-up (one-rule Snakefile, -n)"
+        commands = {startup: (["-n", "--quiet", "rules"], tmp / "one"),
+                    "dry run, paper grid (this checkout)": (dry, ROOT),
+                    "dry run, 10× paper grid (this checkout)": (
+                        ["--configfile", str(ROOT / "config.yaml"), str(ten_times(tmp)), *dry], ROOT)}
+        if args.base:
+            base = tmp / "base"
+            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.base], cwd=ROOT, check=True)
+            commands[f"dry run, paper grid (base {args.base})"] = (dry, base)
         try:
-            times = rounds({f"dry run, base {args.base}": base, "dry run, this checkout": ROOT}, args.rounds)
+            times = rounds(commands, args.rounds)
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=True)
-    print(f"snakemake -n all, full paper config ({args.rounds} rounds, alternating)\n{table(times)}")
+            if args.base:
+                subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=True)
+    print(f"snakemake -n all ({args.rounds} rounds, alternating)\n{table(times, startup)}")
     return 0
 
 

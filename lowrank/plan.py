@@ -5,9 +5,10 @@ Torch-free and independent of Snakemake: workflow/rules/common.smk reads a Plan,
 
 from __future__ import annotations
 
-import ast
+import functools
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,7 +22,7 @@ from lowrank.config import ConfigError, RunConfig
 ROOT = Path(__file__).resolve().parents[1]  # the project: the package's parent
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -97,22 +98,45 @@ def check_drawable(key: str, text: str) -> None:
                           f"{str(err).strip().splitlines()[-1]}.") from None
 
 
+# `from lowrank.x import a, b` (parenthesised over lines too) or `import lowrank.x`, at any indentation
+IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(lowrank[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]+)|import[ \t]+(lowrank[\w.]*))",
+                    re.M)
+
+
+def imported(source: str) -> list[str]:
+    """The lowrank modules (and `module.name` candidates) a source imports, read by IMPORT (an AST walk of every
+    module costs a dry run ~0.1 s; tests/test_plan.py checks both find the same)."""
+    out = []
+    for module, names, plain in IMPORT.findall(source):
+        if plain:
+            out.append(plain)
+            continue
+        names = re.sub(r"#[^\n]*", "", names).strip("() \n")
+        out += [module] + [f"{module}.{n.split()[0]}" for n in re.split(r"[,\s]*,[,\s]*", names) if n.strip()]
+    return out
+
+
+@functools.cache
+def _module(name: str) -> tuple[Path | None, tuple[str, ...]]:
+    """The source file of lowrank module `name` (None for a name that is not one) and the lowrank names it imports;
+    each file is read once per process."""
+    base = ROOT.joinpath(*name.split("."))
+    path = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+    return (path, tuple(imported(path.read_text()))) if path else (None, ())
+
+
 def module_files(*names: str) -> list[str]:
     """The source files of lowrank modules `names` and of every lowrank module they import, at any depth: what a
     rule lists as code inputs, so an edit of that code re-runs it."""
     todo, seen = [f"lowrank.{m}" for m in names], {}
     while todo:
         name = todo.pop()
-        base = ROOT.joinpath(*name.split("."))
-        path = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
-        if path is None or name in seen:
+        if name in seen:
             continue
-        seen[name] = path
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                todo += [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lowrank"):
-                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        path, imports = _module(name)
+        if path is not None:
+            seen[name] = path
+            todo += imports
     return sorted({str(p) for p in seen.values()})
 
 
@@ -166,9 +190,14 @@ class Plan:
         """Where prepared datasets live."""
         return Path(self.config["data_root"])
 
+    @cached_property
+    def _files(self) -> dict[str, list[str]]:
+        """Each run's log files, derived once (rules and targets ask for them many times)."""
+        return {rid: [str(p) for p in layout.run_files(self.runs_dir, rid)] for rid in self.runs}
+
     def run_files(self, *run_ids: str) -> list[str]:
         """The log files the given runs write (summary.json last in each)."""
-        return [str(p) for rid in run_ids for p in layout.run_files(self.runs_dir, rid)]
+        return [f for rid in run_ids for f in self._files[rid]]
 
     def dataset_files(self, dataset: str) -> list[str]:
         """The prepared dataset a run reads (none for the generated synthetic data)."""

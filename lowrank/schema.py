@@ -26,7 +26,7 @@ ROLES = ("result", "drawing", "execution")
 @functools.cache
 def load() -> dict:
     """The schema, read once per process."""
-    return yaml.safe_load(FILE.read_text())
+    return yaml.load(FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def sections() -> dict[str, dict]:

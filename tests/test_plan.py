@@ -3,6 +3,7 @@ one validation pass, and the schema's roles for every key."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import math
 from pathlib import Path
@@ -147,3 +148,24 @@ def test_grid_size_counts_what_the_figures_list(paper):
     assert sum(grid.size(paper, n) for n in paper["figures"]) == 425 == sum(
         len(grid.figure_runs(paper, n)) for n in paper["figures"])
     plan.check(grid.merge(paper, {"figures": {"fig08": {"title": r"$\mu$ and $\lambda$"}}, "max_runs": 425}))
+
+
+def ast_imports(source: str) -> set[str]:
+    """What an AST walk finds: the lowrank modules a source imports, and `module.name` for each imported name."""
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("lowrank")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lowrank"):
+            out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_code_inputs_read_imports_as_an_ast_walk_would():
+    for path in (ROOT / "lowrank").rglob("*.py"):
+        assert set(plan.imported(path.read_text())) == ast_imports(path.read_text()), path
+    tricky = ("def f():\n    from lowrank.plots import (style,  # a comment\n        curves as c,\n    )\n"
+              "import lowrank.metrics\nfrom lowrank import grid, layout  # trailing\nimport numpy\n")
+    assert set(plan.imported(tricky)) == ast_imports(tricky) == {
+        "lowrank.plots", "lowrank.plots.style", "lowrank.plots.curves", "lowrank.metrics", "lowrank",
+        "lowrank.grid", "lowrank.layout"}
