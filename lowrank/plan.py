@@ -99,8 +99,8 @@ def check_drawable(key: str, text: str) -> None:
 
 
 # `from lowrank.x import a, b` (parenthesised over lines too) or `import lowrank.x`, at any indentation
-IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(lowrank[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]+)|import[ \t]+(lowrank[\w.]*))",
-                    re.M)
+IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(lowrank[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]+)"
+                    r"|import[ \t]+(lowrank[\w.]*))", re.M)
 
 
 def imported(source: str) -> list[str]:
