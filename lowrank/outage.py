@@ -40,7 +40,7 @@ class StatusRounds:
         self.heard = True
         if self.silent_since is not None:
             self.warn(f"SLURM answers status queries again, after {self.clock() - self.silent_since:.0f} s; "
-                      "the jobs' states below are SLURM's.")
+                      "the jobs' states that follow are SLURM's.")
             self.silent_since = None
 
     def finish(self) -> list[SubmittedJobInfo]:
@@ -64,7 +64,7 @@ class StatusRounds:
 
 def keep_jobs(executor: type, warn: Callable[[str], None]) -> None:
     """Wrap `executor`'s check_active_jobs (and its reports) so that a round never drops a job; once per class."""
-    if hasattr(executor, "status_rounds"):  # Snakemake may parse the workflow several times in one process
+    if "status_rounds" in vars(executor):  # Snakemake may parse the workflow several times in one process
         return
     rounds = StatusRounds(warn)
     check, success, error = executor.check_active_jobs, executor.report_job_success, executor.report_job_error
