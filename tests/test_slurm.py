@@ -2,11 +2,12 @@
 run byte for byte; a training job resumes across preemption (requeue), its time limit (TIMEOUT) and scancel; a
 crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission; a controller
 killed and restarted trains no epoch twice; a killed job's stale lease is taken over; Ctrl-C on the controller
-cancels its job.
+cancels its job; a controller whose status queries fail while slurmctld is down learns its jobs' real states once
+it is back.
 
 The session fixture installs SLURM (apt, root) and starts it; where that is impossible the tests skip, unless
 LOWRANK_REQUIRE_SLURM=1 (CI), where they fail. Every snakemake runs under a hard timeout that kills its process
-group (and cancels the test cluster's jobs), so nothing can hang. About 10 minutes on 2 cores.
+group (and cancels the test cluster's jobs), so nothing can hang. About 13 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -237,6 +240,12 @@ def settled_state(env: dict, jobid: str, timeout: float = 60) -> str:
 
 def slurm_job_ids(logdir: Path) -> list[str]:
     return sorted((p.stem for p in logdir.glob("rule_train_*/*.log")), key=int)
+
+
+def job_of(logdir: Path, batch_size: int) -> str | None:
+    """The SLURM job id of the (first) job submitted for fig08's pack of batch size `batch_size`; None before."""
+    found = sorted((p.stem for p in logdir.glob(f"rule_train_*_b{batch_size}_*/*.log")), key=int)
+    return found[0] if found else None
 
 
 class TrainLog:
@@ -485,16 +494,11 @@ def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp
     args = ["fig08", "--profile", profile, "--configfile", *DEMO, over, "--slurm-logdir", logdir, "--config",
             f"results={slurm_res}"]
     first = snakemake(args, cluster, tmp_path / "first.log", timeout=600)
-
-    def job_of(batch_size: int) -> str | None:
-        found = [p.stem for p in logdir.glob(f"rule_train_*_b{batch_size}_*/*.log")]
-        return found[0] if found else None
-
-    wait_for("the B = 16 job to finish", lambda: job_of(16) and job_state(cluster, job_of(16)) == "COMPLETED",
-             first, 180)
+    wait_for("the B = 16 job to finish",
+             lambda: job_of(logdir, 16) and job_state(cluster, job_of(logdir, 16)) == "COMPLETED", first, 180)
     os.killpg(first.popen.pid, signal.SIGKILL)  # the controller dies; the B = 4 job keeps running
     first.popen.wait()
-    b4_job = job_of(4)
+    b4_job = job_of(logdir, 4)
     assert job_state(cluster, b4_job) == "RUNNING"
     unlock = snakemake([*args, "--unlock"], cluster, tmp_path / "unlock.log", timeout=120)
     assert unlock.wait() == 0, unlock.output()[-4000:]
@@ -513,7 +517,7 @@ def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp
     assert re.search(rf"^job {duplicate} \| === attempt 1: SLURM job {duplicate} ", text, flags=re.M), text[-3000:]
     assert re.search(rf"^job {duplicate} \| lease \S+: held by SLURM job {b4_job} \(pid \d+ on \S+\), heartbeat "
                      r"\d+ s ago; waiting for it to finish$", text, flags=re.M), text[-3000:]
-    seconds = allocation_seconds(cluster, [job_of(16), b4_job, duplicate])
+    seconds = allocation_seconds(cluster, [job_of(logdir, 16), b4_job, duplicate])
     for pack_log in sorted(history.glob("*.log")):
         per_job = epochs_per_job(pack_log)
         print(f"{pack_log.stem}: " + ", ".join(f"job {j} ({seconds.get(j)} s in its allocation): "
@@ -633,3 +637,77 @@ def test_ctrl_c_on_the_controller_cancels_its_jobs(cluster, profile, tmp_path, d
     assert 0 < (resume_epoch(layout.checkpoints_dir(res), cfg) or 0) < 600
     cancelled_by_hook = f"SLURM: cancelled 1 job(s) of this run still queued or running: {job}" in proc.output()
     assert cancelled_by_hook == during_query, proc.output()[-4000:]
+
+
+# --- (e) a scheduler outage: slurmctld down while jobs run -----------------------------------------------------
+OUTAGE_S = 60  # several of the executor's status rounds (each ~10 s while slurmctld is down, then a 2-s pause)
+
+
+@contextmanager
+def slurmctld_stopped(env: dict) -> Iterator[None]:
+    """slurmctld stopped for the block (slurmd and the running jobs go on), then started again from its saved state;
+    when the block fails, the cluster's jobs are cancelled once slurmctld is back."""
+    subprocess.run([str(CLUSTER), "stop-slurmctld"], check=True, capture_output=True, timeout=60)
+    try:
+        yield
+    except BaseException:
+        subprocess.run([str(CLUSTER), "start-slurmctld"], check=True, capture_output=True, timeout=120)
+        cancel_all_jobs(env)
+        raise
+    subprocess.run([str(CLUSTER), "start-slurmctld"], check=True, capture_output=True, timeout=120)
+
+
+def test_controller_survives_a_slurmctld_outage(cluster, profile, tmp_path):
+    """fig08's B = 16 and B = 64 runs as 2 jobs; while both train, slurmctld stops for 60 s, so every status query
+    of the controller fails (as when slurmctld or slurmdbd is down), and the B = 16 trainer is killed meanwhile.
+    Once slurmctld is back, the controller learns each job's real state: B = 16's FAILED (resubmitted, it resumes
+    from its checkpoint), B = 64's COMPLETED; it says when SLURM stopped and started answering again, and ends
+    with logs equal to a local run. Without lowrank/outage.py the executor plugin (2.8) dropped both jobs at the
+    first failed status round and the controller waited forever."""
+    demo = demo_config(results=tmp_path)
+    (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 16]
+    epochs = min(max(int(40 / seconds_per_epoch(base, tmp_path / "speed")), 100), 600)  # B = 16: ~40 s
+    over = epochs_override(tmp_path, "fig08", epochs, checkpoint_every=1)
+    slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
+    config = demo_config(over, results=slurm_res)
+    runs = {fr.run.batch_size: fr.run for fr in grid.figure_runs(config, "fig08")}
+    ids = [runs[16].run_id, runs[64].run_id]
+    ckpt_dir, logdir = layout.checkpoints_dir(slurm_res), slurm_res / "slurm_logs"
+    local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake",
+                  *[local_res / "runs" / rid / "summary.json" for rid in ids], "--profile", "profiles/local",
+                  "--cores", "1", "--configfile", *map(str, DEMO), str(over), "--config", f"results={local_res}"],
+                 tmp_path / "local.log", cluster, timeout=900)
+    remote = snakemake([*[slurm_res / "runs" / rid / "summary.json" for rid in ids], "--profile", profile,
+                        "--configfile", *DEMO, over, "--slurm-logdir", logdir, "--config", f"results={slurm_res}"],
+                       cluster, tmp_path / "slurm.log", timeout=600)
+    wait_for("both jobs to train", lambda: (resume_epoch(ckpt_dir, runs[16]) or 0) >= 3 and job_of(logdir, 64),
+             remote, 180)
+    j16, j64 = job_of(logdir, 16), job_of(logdir, 64)
+    holder = json.loads(layout.lease_file(ckpt_dir, runs[16].run_id).read_text())
+    with slurmctld_stopped(cluster):
+        stopped = time.monotonic()
+        os.kill(holder["pid"], signal.SIGKILL)  # the B = 16 trainer dies: its job fails while SLURM cannot tell
+        time.sleep(OUTAGE_S)
+        assert remote.poll() is None, remote.output()[-6000:]
+    killed_at = resume_epoch(ckpt_dir, runs[16])
+    back = time.monotonic()
+    wait_for(f"the controller to learn that job {j16} failed",
+             lambda: f"SLURM-job '{j16}' failed, SLURM status is: 'FAILED'" in remote.output(), remote, 120)
+    noticed = time.monotonic()
+    assert remote.wait() == 0, remote.output()[-6000:]
+    assert local.wait() == 0, local.output()[-6000:]
+
+    out = remote.output()
+    assert len(re.findall(r"SLURM does not answer the status queries of \d job\(s\)", out)) == 1, out[-6000:]
+    assert len(re.findall(r"SLURM answers status queries again, after \d+ s", out)) == 1, out[-6000:]
+    (j16b,) = [j for j in slurm_job_ids(logdir) if j not in (j16, j64)]  # the retry, submitted after the outage
+    assert out.index("SLURM answers status queries again") < out.index(f"submitted with SLURM jobid {j16b}")
+    assert settled_state(cluster, j16) == "FAILED"
+    assert settled_state(cluster, j64) in ("COMPLETED", "")  # "": squeue forgets a job MinJobAge after its end
+    assert settled_state(cluster, j16b) in ("COMPLETED", "")
+    (pack_log,) = (slurm_res / "logs" / "train" / "attempts").glob("*_b16_*.log")
+    per_job = epochs_per_job(pack_log)
+    assert per_job[j16b] == list(range(killed_at + 1, epochs + 1)), per_job  # resumed from the checkpoint
+    print(f"slurmctld down {back - stopped:.0f} s; job {j16} (killed at epoch {per_job[j16][-1]}) reported FAILED "
+          f"{noticed - back:.0f} s after slurmctld was back; retry {j16b} trained epochs {killed_at + 1}-{epochs}")
+    assert_same_runs(slurm_res, local_res, ids)

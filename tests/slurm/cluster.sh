@@ -5,6 +5,8 @@
 #   tests/slurm/cluster.sh start     write the config, start munged + slurmctld + slurmd, wait until the node is idle
 #   tests/slurm/cluster.sh stop      stop exactly the daemons `start` started (pids recorded in $LOWRANK_SLURM_DIR)
 #   tests/slurm/cluster.sh status    "running" (exit 0) or "stopped" (exit 3), and sinfo when running
+#   tests/slurm/cluster.sh stop-slurmctld    a scheduler outage: only slurmctld stops; slurmd and running jobs go on
+#   tests/slurm/cluster.sh start-slurmctld   the outage ends: slurmctld starts again from its saved state (its jobs)
 #   tests/slurm/cluster.sh env       the line to eval so that sinfo/sbatch/snakemake (and jobs) find this cluster
 #
 # Everything lives in one private directory (default /tmp/lowrank-slurm): slurm.conf, gres.conf, the munge key and
@@ -245,6 +247,25 @@ cmd_stop() {
     log "stopped $stopped daemon(s)"
 }
 
+cmd_stop_slurmctld() {
+    local pid i
+    pid=$(alive slurmctld) || die "slurmctld is not running"
+    kill -TERM "$pid"   # it saves its state (jobs and their states) as it stops
+    for i in $(seq 1 100); do alive slurmctld >/dev/null || break; sleep 0.1; done
+    alive slurmctld >/dev/null && die "slurmctld (pid $pid) did not stop"
+    rm -f "$DIR/pids/slurmctld"
+    log "slurmctld stopped; slurmd and the running jobs go on"
+}
+
+cmd_start_slurmctld() {
+    alive slurmctld >/dev/null && die "slurmctld is already running"
+    rm -f "$DIR/run/slurmctld.pid"
+    slurmctld -f "$CONF" </dev/null >>"$DIR/log/slurmctld.log" 2>&1   # no -c: it recovers its saved state
+    wait_pidfile slurmctld "$DIR/run/slurmctld.pid"
+    wait_idle
+    log "slurmctld started again from its saved state"
+}
+
 cmd_status() {
     if all_alive; then
         echo "running (SLURM_CONF=$CONF)"
@@ -263,6 +284,8 @@ case "${1:-}" in
     stop) cmd_stop ;;
     restart) cmd_stop; cmd_start ;;
     status) cmd_status ;;
+    stop-slurmctld) cmd_stop_slurmctld ;;
+    start-slurmctld) cmd_start_slurmctld ;;
     env) echo "export SLURM_CONF=$CONF PATH=$DIR/bin:\$PATH" ;;
-    *) echo "usage: $0 {install|start|stop|restart|status|env}" >&2; exit 2 ;;
+    *) echo "usage: $0 {install|start|stop|restart|status|stop-slurmctld|start-slurmctld|env}" >&2; exit 2 ;;
 esac

@@ -1,9 +1,10 @@
-# A SLURM controller's hooks (lowrank.controller): at its start it names the jobs an earlier controller left; when
-# it stops it cancels (after Ctrl-C) or names (after another error) the jobs it left. Ctrl-C reaches Snakemake's
-# main thread at once (lowrank.interrupt), whichever thread the kernel handed it to.
+# A SLURM controller's hooks (lowrank.controller): at its start it names the jobs an earlier controller left and
+# keeps its jobs through a scheduler outage (lowrank.outage: the executor plugin would drop them); when it stops it
+# cancels (after Ctrl-C) or names (after another error) the jobs it left. Ctrl-C reaches Snakemake's main thread at
+# once (lowrank.interrupt), whichever thread the kernel handed it to.
 from snakemake.logging import logger
 
-from lowrank import interrupt
+from lowrank import interrupt, outage
 from lowrank.controller import Controller
 
 interrupt.forward_ctrl_c_to_main_thread()
@@ -18,6 +19,7 @@ def slurm_controller():
 
 onstart:
     if slurm_controller():
+        outage.keep_jobs(workflow.executor_plugin.executor, logger.warning)
         CONTROLLER.on_start()
 
 
