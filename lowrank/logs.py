@@ -151,10 +151,11 @@ def _check_columns(path: Path, table: pd.DataFrame, keys: list[str]) -> None:
 
 def _check_layers(run_dir: Path, names: list[str], done: int, diverged: bool) -> list[int]:
     """layers.csv: every layer once per epoch, up to epochs_completed (one less for a run that diverged while
-    training, whose last epoch was never observed); returns the observed epochs."""
+    training, whose last epoch was never observed), its shape columns present (a matrix that decayed to zero has
+    NaN norms, finished or not); returns the observed epochs."""
     path = run_file(run_dir, "layers")
     layers = _read_csv(path, LAYER_COLUMNS)
-    _check_columns(path, layers, LAYER_COLUMNS if not diverged else ["epoch", "layer"])
+    _check_columns(path, layers, ["epoch", "layer", "m", "rows", "cols"])  # norms of a zero matrix are NaN
     epochs = sorted(int(e) for e in layers["epoch"].unique())
     last = epochs[-1] if epochs else -1
     if last not in ({done, done - 1} if diverged else {done}):

@@ -217,13 +217,13 @@ class Plan:
         return [str(layout.figure_file(self.results, n, ext)) for n in names for ext in ("png", "pdf")]
 
     def figure_targets(self, name: str) -> list[str]:
-        """A figure with its table and its runs' logs: targets, so a deleted table or run is built again even
-        though the figure is still there (Snakemake does not rebuild a missing intermediate file by itself)."""
-        return [*self.figure_outputs(name), str(layout.table_file(self.results, name)),
-                *self.run_files(*self.figure_runs[name])]
+        """A figure with its table: targets, so a deleted table is built again though the figure is still there. A
+        run with a log file missing is no target: it is unlogged, so packed (build), and its figure's table asks
+        for it."""
+        return [*self.figure_outputs(name), str(layout.table_file(self.results, name))]
 
     def all_targets(self) -> list[str]:
-        """Every figure (with its table and runs), the bound shape, the bound-vs-rank comparison, the scorecard, the
+        """Every figure (with its table), the bound shape, the bound-vs-rank comparison, the scorecard, the
         report's front page and the provenance."""
         r = self.results
         out = [f for name in self.config["figures"] for f in self.figure_targets(name)]

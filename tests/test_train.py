@@ -152,6 +152,17 @@ def test_every_damaged_log_file_is_named(tmp_path, name, damage, why):
         logs.check_run(run)
 
 
+def test_a_finished_run_whose_matrix_decayed_to_zero_is_not_damaged(tmp_path):
+    """Weight decay can take a matrix to zero (seen in the digits demo at λ = 0.05, B = 4): its spectral norm and
+    stable rank are NaN, written as empty fields, in a finished run."""
+    run = tmp_path / "run"
+    train_pack([(tiny_config(), run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=lambda m: None)
+    path = run / "layers.csv"
+    *head, last, end = path.read_text().split("\n")
+    path.write_text("\n".join([*head, ",".join(last.split(",")[:5] + ["0.0", "", ""]), end]))
+    assert logs.check_run(run)["status"] == "finished"
+
+
 def test_a_summary_copied_from_another_run_is_refused_naming_both(tmp_path):  # issue 25, case 3
     a, b = tiny_config(batch_size=16), tiny_config(batch_size=4)
     for cfg in (a, b):
