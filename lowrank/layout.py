@@ -38,6 +38,12 @@ def run_files(runs: str | Path, run_id: str) -> list[Path]:
     return [run_file(run_dir(runs, run_id), what) for what in RUN_FILES]
 
 
+def live_dir(results: str | Path) -> Path:
+    """The folder of the partial logs of runs still training (lowrank.engine.live), one run_dir per run: never a
+    finished run's logs, so nothing that reads the runs folder takes them for results."""
+    return Path(results) / "live"
+
+
 def checkpoints_dir(results: str | Path) -> Path:
     """Checkpoints live outside every rule's outputs, so a failed job's cleanup keeps them."""
     return Path(results) / "checkpoints"
@@ -72,6 +78,11 @@ def table_file(results: str | Path, name: str) -> Path:
 def figure_file(results: str | Path, name: str, ext: str) -> Path:
     """A rendered figure."""
     return Path(results) / "figures" / f"{name}.{ext}"
+
+
+def preview_file(results: str | Path, name: str, ext: str) -> Path:
+    """A preview of figure `name` drawn from finished and partial runs (python -m lowrank.status --preview)."""
+    return Path(results) / "preview" / f"{name}.{ext}"
 
 
 def scorecard_file(results: str | Path, ext: str) -> Path:

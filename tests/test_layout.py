@@ -14,12 +14,14 @@ def test_every_location_of_a_build():
     res = Path("res")
     assert layout.run_files(layout.runs_dir(res), "r1") == [res / "runs" / "r1" / name for name in (
         "evals.csv", "layers.csv", "ranks.csv", "singular_values.npz", "summary.json")]
+    assert layout.run_files(layout.live_dir(res), "r1")[0] == res / "live" / "r1" / "evals.csv"
     assert layout.checkpoint_file(layout.checkpoints_dir(res), "r1") == res / "checkpoints" / "r1.pt"
     assert layout.lease_file(layout.checkpoints_dir(res), "r1") == res / "checkpoints" / "r1.lease"
     assert layout.default_checkpoints_dir(res / "runs" / "r1") == res / "runs" / "r1.ckpt"
     assert layout.dataset_file("data", "mnist") == Path("data/mnist.pt")
     assert layout.table_file(res, "fig04") == res / "tables" / "fig04.csv"
     assert layout.figure_file(res, "fig04", "pdf") == res / "figures" / "fig04.pdf"
+    assert layout.preview_file(res, "fig04", "png") == res / "preview" / "fig04.png"
     assert layout.scorecard_file(res, "md") == res / "scorecard.md"
     assert layout.provenance_file(res) == res / "provenance.md"
     assert layout.front_page_file(res) == res / "report" / "front_page.rst"
