@@ -18,7 +18,9 @@ A finished run directory holds (``epoch`` always counts completed training epoch
   kernels and step mode, host, wall time, start/end: the only fields that differ between identical runs).
 
 lowrank.layout.RUN_FILES names them. ``summary.json`` is written last, so its presence marks a complete run; every
-file is written to a temporary name and renamed into place, so a half-written log never looks finished.
+file is written to a temporary name and renamed into place, so a half-written log never looks finished. A run still
+training writes the same files, its logs so far, to its live folder (lowrank.engine.live), never to the runs
+folder: ``status`` "running", and its runtime's wall time and end as of the writing.
 ``check_run`` validates a run's files against its summary where they are consumed; ``retire`` removes a damaged
 run's summary.json, so the pipeline rewrites the run's logs from its final checkpoint (no retraining).
 """

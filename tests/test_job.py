@@ -59,7 +59,8 @@ def snakemake_job(cfgs, tmp_path: Path) -> types.SimpleNamespace:
     """What Snakemake hands workflow/scripts/train_pack.py for a pack of `cfgs` (attempt 2, config.yaml's settings)."""
     runs = [{"config": c.to_dict(), "out": str(tmp_path / "job" / c.run_id)} for c in cfgs]
     params = types.SimpleNamespace(runs=runs, ckpt_dir=str(tmp_path / "ckpt"), data_root="data",
-                                   attempts_log=str(tmp_path / "logs" / "attempts" / "pack.log"))
+                                   attempts_log=str(tmp_path / "logs" / "attempts" / "pack.log"),
+                                   live_dir=str(tmp_path / "live"))
     return types.SimpleNamespace(params=params, log=[str(tmp_path / "logs" / "pack.log")], threads=1,
                                  resources=types.SimpleNamespace(attempt=2),
                                  config=yaml.safe_load((ROOT / "config.yaml").read_text()))
@@ -68,7 +69,7 @@ def snakemake_job(cfgs, tmp_path: Path) -> types.SimpleNamespace:
 def test_the_snakemake_job_trains_a_run_as_the_command_line_does(tmp_path, monkeypatch):
     """The Snakemake job's script and `python -m lowrank.train` write the same logs for one run; the job's attempt
     goes to the rule's log (a header, 4 epochs, the status line) and, each line tagged with its pid, to the
-    pack's history; no lease is left behind."""
+    pack's history; no lease is left behind, nor the partial logs it wrote while training."""
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
     cfg = tiny_config()
@@ -84,6 +85,7 @@ def test_the_snakemake_job_trains_a_run_as_the_command_line_does(tmp_path, monke
     history = Path(job.params.attempts_log).read_text().splitlines()
     assert history == [f"pid {os.getpid()} | {line}" for line in lines]
     assert list((tmp_path / "ckpt").iterdir()) == [layout.checkpoint_file(tmp_path / "ckpt", cfg.run_id)]
+    assert (tmp_path / "live").is_dir() and list((tmp_path / "live").iterdir()) == []
 
 
 def test_a_crash_is_logged_with_its_traceback_and_goes_on(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -79,6 +80,31 @@ def test_interrupted_run_resumes_to_identical_logs(tmp_path):
     assert statuses == ["finished"] and len(trained) == 2  # epochs 3 and 4 only
     assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
     assert_complete(tmp_path / "run", 4, [0, 2, 4])
+
+
+def test_partial_logs_of_a_killed_run_are_continued_not_duplicated(tmp_path):
+    """A running run's logs so far are in its live folder after every evaluation (epochs 0, 2, 4, 6) and checkpoint
+    (3, 6), valid logs of status "running". Killed in epoch 4 they stand at the checkpoint, epoch 3; killed again in
+    epoch 6 at epoch 4, ahead of the checkpoint it resumes from: trained again, epoch 4 is in them once, as in an
+    uninterrupted run's logs; the final logs replace them."""
+    cfg, live = tiny_config(epochs=8), tmp_path / "live"
+    train_pack([(cfg, tmp_path / "ref")], ckpt_dir=tmp_path / "ref.ckpt", device=torch.device("cpu"),
+               log=lambda msg: None)
+
+    def train(log) -> list[str]:
+        return train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=3,
+                          device=torch.device("cpu"), log=log, live_dir=live)
+
+    partial = layout.run_dir(live, cfg.run_id)
+    for kill, last, evaluated in [(4, 3, [0, 2]), (6, 4, [0, 2, 4]), (7, 6, [0, 2, 4, 6])]:
+        with pytest.raises(Interrupt):
+            train(interrupt_at(kill))
+        assert logs.read_summary(partial)["status"] == "running" and list((tmp_path / "run").iterdir()) == []
+        assert_complete(partial, last, evaluated)
+    ref = logs.read_table(tmp_path / "ref", "layers")
+    pd.testing.assert_frame_equal(logs.read_table(partial, "layers"), ref[ref["epoch"] <= 6])
+    assert train(lambda msg: None) == ["finished"]
+    assert list(live.iterdir()) == [] and outputs(tmp_path / "run") == outputs(tmp_path / "ref")
 
 
 def test_finished_run_is_written_again_without_training(tmp_path):

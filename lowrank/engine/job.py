@@ -51,10 +51,11 @@ DEFAULTS = Settings()
 def train_pack(runs: list[tuple[RunConfig, Path]], *, ckpt_dir: Path, data_root: Path = DEFAULTS.data_root,
                checkpoint_every: int = DEFAULTS.checkpoint_every, device: torch.device | None = None,
                kernels: str = DEFAULTS.kernels, step: str = DEFAULTS.step, stale_after: float = DEFAULTS.stale_after,
-               log: Log = print) -> list[str]:
+               log: Log = print, live_dir: Path | None = None) -> list[str]:
     """Train K runs (config, output dir) as one pack while holding their leases, resuming from their checkpoints in
-    `ckpt_dir`; write each run's logs; return the statuses. kernels and step (lowrank.engine.device) say how a GPU
-    runs the steps; neither changes what a run is."""
+    `ckpt_dir`; write each run's logs (and its partial logs under `live_dir` as it trains: lowrank.engine.live);
+    return the statuses. kernels and step (lowrank.engine.device) say how a GPU runs the steps; neither changes
+    what a run is."""
     if not runs:
         return []
     check_request(runs, ckpt_dir, checkpoint_every, kernels, step)
@@ -67,7 +68,7 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, ckpt_dir: Path, data_root:
                 lz.renew()
 
         return train_runs(runs, data_root=data_root, ckpt_dir=ckpt_dir, checkpoint_every=checkpoint_every,
-                          device=device, kernels=kernels, step=step, log=epoch_done)
+                          device=device, kernels=kernels, step=step, log=epoch_done, live_dir=live_dir)
 
 
 def check_request(runs: list[tuple[RunConfig, Path]], ckpt_dir: Path, checkpoint_every: int, kernels: str,

@@ -16,6 +16,7 @@ import torch
 from lowrank import checkpoints, logs
 from lowrank import data as datasets
 from lowrank.config import ConfigError, RunConfig
+from lowrank.engine import live
 from lowrank.engine.device import default_device, kernel_flags
 from lowrank.engine.pack import DTYPES, Pack
 from lowrank.engine.records import (conclude, new_state, record_layers, restore_logs, restore_run, run_checkpoint,
@@ -25,9 +26,9 @@ Log = Callable[[str], None]
 
 
 def train_runs(runs: list[tuple[RunConfig, Path]], *, data_root: Path, ckpt_dir: Path, checkpoint_every: int,
-               device: torch.device | None, kernels: str, step: str, log: Log) -> list[str]:
+               device: torch.device | None, kernels: str, step: str, log: Log, live_dir: Path | None) -> list[str]:
     """Train K runs as one pack (a request job.check_request accepted), resuming from their checkpoints; write each
-    run's logs; return the statuses."""
+    run's logs (and, with a live_dir, its partial logs as it trains: lowrank.engine.live); return the statuses."""
     device = device or default_device()
     data = load_data(runs[0][0], data_root, device)
     fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
@@ -38,11 +39,11 @@ def train_runs(runs: list[tuple[RunConfig, Path]], *, data_root: Path, ckpt_dir:
                "step": ("graph" if pack.graphed else "eager") if cuda else "cpu", "host": socket.gethostname(),
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     resume(pack, ckpt_dir, log)
-    pack = drop_stopped(pack, ckpt_dir, runtime)
+    pack = drop_stopped(pack, ckpt_dir, runtime, live_dir)
     for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
         with kernel_flags(kernels):
             _train(pack.subset([s.epoch == epoch for s in pack.states]), data, fill, ckpt_dir, checkpoint_every,
-                   runtime, log)
+                   runtime, log, live_dir)
     return [s.status for s in states]
 
 
@@ -69,24 +70,28 @@ def resume(pack: Pack, ckpt_dir: Path, log: Log) -> None:
             s.epoch = ckpt["epoch"]
 
 
-def drop_stopped(pack: Pack, ckpt_dir: Path, runtime: dict) -> Pack:
+def drop_stopped(pack: Pack, ckpt_dir: Path, runtime: dict, live_dir: Path | None) -> Pack:
     """Shrink the checkpoints of the runs that stopped (finished or diverged) to their logs, then write their log
-    files (in that order: a kill in between rewrites them from the checkpoint); return the pack without them."""
+    files (in that order: a kill in between rewrites them from the checkpoint) and remove their partial logs;
+    return the pack without them."""
     stopped = [s.status != logs.RUNNING for s in pack.states]
     for s in (s for s, d in zip(pack.states, stopped) if d):
         shrink_checkpoint(s, ckpt_dir)
         write_outputs(s, pack.net.layers, runtime)
+        live.remove(s, live_dir)
     return pack.subset([not d for d in stopped]) if any(stopped) else pack
 
 
 def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, checkpoint_every: int,
-           runtime: dict, log: Log) -> None:
-    """Train a pack whose runs all stand at the same epoch until every run has finished or diverged."""
+           runtime: dict, log: Log, live_dir: Path | None) -> None:
+    """Train a pack whose runs all stand at the same epoch until every run has finished or diverged, writing the
+    partial logs of those still running at every evaluation and checkpoint (lowrank.engine.live)."""
     cfg = pack.states[0].cfg
     eval_at = set(cfg.eval_epochs())
     if pack.states[0].epoch == 0:
         observe(pack, data, 0, eval_at)
-        pack = drop_stopped(pack, ckpt_dir, runtime)
+        live.write(pack.states, pack.net.layers, runtime, live_dir)
+        pack = drop_stopped(pack, ckpt_dir, runtime, live_dir)
     started, first = time.perf_counter(), pack.states[0].epoch + 1
     while pack.states:
         epoch = pack.states[0].epoch + 1
@@ -97,7 +102,7 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
             s.epoch = epoch
             if b:
                 conclude(s, epoch, logs.NONFINITE_LOSS)
-        pack = drop_stopped(pack, ckpt_dir, runtime)
+        pack = drop_stopped(pack, ckpt_dir, runtime, live_dir)
         if not pack.states:
             break
         observe(pack, data, epoch, eval_at)
@@ -109,7 +114,9 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
         log(progress(pack, epoch, elapsed, per_epoch, fit))
         if epoch % checkpoint_every == 0:
             save_running(pack, ckpt_dir)
-        pack = drop_stopped(pack, ckpt_dir, runtime)
+        if epoch in eval_at or epoch % checkpoint_every == 0:
+            live.write(pack.states, pack.net.layers, runtime, live_dir)
+        pack = drop_stopped(pack, ckpt_dir, runtime, live_dir)
 
 
 def save_running(pack: Pack, ckpt_dir: Path) -> None:

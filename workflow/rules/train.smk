@@ -20,6 +20,7 @@ for _pack in PLAN.packs:
         params:
             runs=[{"config": r.to_dict(), "out": str(layout.run_dir(PLAN.runs_dir, r.run_id))} for r in _pack.runs],
             ckpt_dir=str(layout.checkpoints_dir(RESULTS)),
+            live_dir=str(layout.live_dir(RESULTS)),  # partial logs while it trains (python -m lowrank.status)
             data_root=data_folder,
             attempts_log=str(layout.attempts_file(RESULTS, _pack.name)),
         log:

@@ -17,6 +17,7 @@ with attempt_log(Path(job.log[0]), Path(job.params.attempts_log), job.resources.
     runs = [(RunConfig.from_dict(r["config"]), Path(r["out"])) for r in job.params.runs]
     statuses = train_pack(runs, ckpt_dir=Path(job.params.ckpt_dir), data_root=Path(job.params.data_root),
                           checkpoint_every=job.config["checkpoint_every"], kernels=job.config["gpu_kernels"],
-                          step=job.config["gpu_step"], stale_after=job.config["lease_stale_after_s"], log=say)
+                          step=job.config["gpu_step"], stale_after=job.config["lease_stale_after_s"], log=say,
+                          live_dir=Path(job.params.live_dir))
     for (cfg, out), status in zip(runs, statuses):
         say(status_line(cfg, out, status))
