@@ -155,13 +155,18 @@ class Pack:
         digest = hashlib.sha1(" ".join(r.run_id for r in self.runs).encode()).hexdigest()[:8]
         return f"train_{cfg.arch}_{cfg.dataset}_b{cfg.batch_size}_{digest}"
 
+    def train_seconds(self) -> float:
+        """The training time the resources table predicts: epochs × steps × step time for K runs (the per-run part
+        of a step grows in proportion to the batch size above the table's `step_batch_size`)."""
+        cfg, res = self.runs[0], self.resources
+        per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / self.table["step_batch_size"])
+        return cfg.epochs * cfg.steps_per_epoch * (res["step_seconds"] + per_run * len(self.runs))
+
     def minutes(self, attempt: int) -> int:
-        """The time limit of attempt `attempt`: epochs × steps × step time for K runs × margin, times the attempt
-        (the per-run part of a step grows in proportion to the batch size above the table's `step_batch_size`)."""
-        cfg, res, table = self.runs[0], self.resources, self.table
-        per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / table["step_batch_size"])
-        seconds = cfg.epochs * cfg.steps_per_epoch * (res["step_seconds"] + per_run * len(self.runs))
-        base = seconds * table["runtime_margin"] / 60 + table["runtime_overhead_min"]
+        """The time limit of attempt `attempt`: the predicted training time × margin plus the overhead, times the
+        attempt."""
+        table = self.table
+        base = self.train_seconds() * table["runtime_margin"] / 60 + table["runtime_overhead_min"]
         return int(min(math.ceil(base * attempt), table["max_runtime_min"]))
 
 
