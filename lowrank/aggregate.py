@@ -192,9 +192,12 @@ BUILDERS = {"curves": _curves, "heatmap": _heatmap, "norm_ratio": _norm_ratio, "
             "bound": _bound}
 
 
-def figure_table(config: dict, name: str, runs_dir: Path) -> pd.DataFrame:
-    """The tidy table behind figure `name`, from the logs of exactly the runs grid.figure_runs lists."""
+def figure_table(config: dict, name: str, runs_dir: Path, only: set[str] | None = None) -> pd.DataFrame:
+    """The tidy table behind figure `name`, from the logs of exactly the runs grid.figure_runs lists (`only`: of
+    those among them, for a preview drawn before every run has logs: lowrank.preview)."""
     runs = figure_runs_frame(config, name)
+    if only is not None:
+        runs = runs[runs["run_id"].isin(only)]
     status, layers = _summaries(Path(runs_dir), runs["run_id"].unique())
     runs = runs.merge(status, on="run_id")
     kind = config["figures"][name]["kind"]

@@ -52,7 +52,9 @@ def write_fake_run(runs_dir: Path, cfg: RunConfig, *, epochs=(0, 1, 2), eval_epo
     spectra.update({n: np.tile(np.asarray(s, dtype=np.float32), (len(eval_epochs), 1)) for n, s in SIGMA.items()})
     summary = {"run_id": cfg.run_id, "config": cfg.to_dict(), "status": status,
                "diverged_epoch": eval_epochs[-1] if bad else None, "diverged_reason": "nonfinite_loss" if bad else None,
-               "epochs_completed": epochs[-1], "final": {}, "layers": LAYERS}
+               "epochs_completed": epochs[-1], "final": {}, "layers": LAYERS,
+               "runtime": {"host": "node1", "started": "2026-01-01T00:00:00+00:00", "wall_time_s": 60.0,
+                           "finished": "2026-01-01T00:01:00+00:00"}}
     logs.write_run(runs_dir / cfg.run_id, evals=evals, layers=layers, ranks=rank_rows, spectra=spectra,
                    summary=summary)
 
