@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import bench_conv, bench_gpu, profile_step
+from bench import bench_conv, bench_gpu, bench_live, profile_step
 from bench.bench_conv import Result, fastest
 from bench.sharing import Sharing
 from lowrank.models import packed_conv
@@ -178,3 +178,16 @@ def test_profile_step_tiny_prints_the_step_and_its_operators(monkeypatch, capsys
     assert graph == wall and eager > 0  # the profiled step mode is timed first, the other after it
     operators = int(re.search(r"an eager step runs (\d+) ATen operators", out).group(1))
     assert 100 < operators < 1000  # a TINY ResNet-18 pack step: forward, backward and the SGD update
+
+
+def test_bench_live_times_the_largest_pack_of_each_architecture(capsys) -> None:
+    """`bench_live --epochs 2`: one row per architecture of the paper's grid, its largest pack's K and rank layers,
+    a write per 10 epochs (evaluations and checkpoints every 10), its time and its share of the predicted epoch."""
+    bench_live.main(["--epochs", "2", "--repeats", "1"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row[:4] for row in rows] == [["mlp_bn", "6", "10", "2"], ["res_bn", "1", "10", "2"],
+                                        ["resnet18", "8", "17", "2"], ["vgg16_bn", "1", "13", "2"],
+                                        ["vit", "6", "25", "2"]]
+    assert all(float(row[4]) > 0 and row[6] == "0.10" for row in rows)
+    resnet = next(row for row in rows if row[0] == "resnet18")
+    assert float(resnet[5]) == pytest.approx(500 * 6250 * (0.0062 + 0.0047 * 8) / 500, abs=0.1)  # B = 8, K = 8
