@@ -37,6 +37,7 @@ def test_the_workflow_layer_imports_without_torch():
     modules = workflow_modules()
     assert {"lowrank.plan", "lowrank.layout", "lowrank.registry", "lowrank.views", "lowrank.controller"} <= set(modules)
     assert not loads_torch(["lowrank.grid", "lowrank.config", "lowrank.frontpage", *modules])
+    assert not loads_torch(["lowrank.status", "lowrank.preview"])  # the login node's watch: python -m lowrank.status
 
 
 def test_the_torch_check_sees_a_module_that_loads_torch():
