@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from lowrank import layout, plan, preview, status
 from lowrank.plots import style
 from test_aggregate import write_fake_run
@@ -35,7 +33,8 @@ def test_a_preview_draws_finished_and_partial_runs_and_says_so(tmp_path, monkeyp
     assert png == layout.preview_file(tmp_path, "fig08", "png") and png.is_file()
     assert png.with_suffix(".pdf").is_file() and not (tmp_path / "figures").exists()
     assert note == f"PREVIEW — 2 of 6 runs finished, epochs ≤ 1 (left out, logs being rewritten: {by_b[32].run_id})"
-    assert drawn[0]._suptitle.get_text() == f"PREVIEW — 2 of 6 runs finished, epochs ≤ 1: {config['figures']['fig08']['title']}"
+    title = config["figures"]["fig08"]["title"]
+    assert drawn[0]._suptitle.get_text() == f"PREVIEW — 2 of 6 runs finished, epochs ≤ 1: {title}"
     rank = drawn[0].axes[0]
     assert sorted(list(line.get_xdata()) for line in rank.lines) == [[0, 1], [0, 1, 2], [0, 1, 2]]
     assert [t.get_text() for t in rank.get_legend().get_texts()] == ["B = 4", "B = 8", "B = 16"]  # none "diverged"
