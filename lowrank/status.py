@@ -181,8 +181,8 @@ def survey(config: dict, now: float, job_active: Callable[[str], bool | None] | 
             continue
         if held:
             stale.append(StaleLease(rid, held.describe(), reason, str(lease_path)))
-        tried = [h for h in {layout.attempts_file(results, p.name): None for p in (current[rid], packs[rid])}
-                 if h.is_file()]  # its pack's history, packed now or on a fresh start
+        tried = [h for h in dict.fromkeys(layout.attempts_file(results, p.name) for p in (current[rid], packs[rid]))
+                 if h.is_file()]  # its pack's history, packed as now or as on a fresh start
         for h in tried:
             histories.setdefault(h, []).append(rid)
         runs.append(RunStatus(state="failed" if held or tried else "pending", **progress(live, now), **base))
