@@ -389,7 +389,10 @@ def test_runs_resumed_at_different_epochs_train_as_sub_packs(tmp_path):
                        log=interrupt_at(stop))
     messages = []
     assert train_pack(runs, ckpt_dir=tmp_path / "ckpt", device=CPU, log=messages.append) == ["finished"] * 2
-    assert len(messages) == 1 + 2 and all("K=1]" in m for m in messages)  # epoch 3 of one, epochs 2-3 of other
+    assert messages[0] == f"resumed run {cfgs[1].run_id} at epoch 2 step 0 of 2"  # the one furthest behind first
+    assert messages[3] == f"resumed run {cfgs[0].run_id} at epoch 3 step 0 of 2"
+    epochs = [m for m in messages if not m.startswith("resumed ")]
+    assert len(epochs) == 2 + 1 and all("K=1]" in m for m in epochs)  # epochs 2-3 of one, epoch 3 of the other
     for cfg, out in runs:
         train_pack([(cfg, tmp_path / "ref" / cfg.run_id)], ckpt_dir=tmp_path / "ref.ckpt", device=CPU,
                    log=lambda msg: None)

@@ -76,7 +76,8 @@ def test_interrupted_run_resumes_to_identical_logs(tmp_path):
     trained = []
     statuses = train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
                           device=torch.device("cpu"), log=trained.append)
-    assert statuses == ["finished"] and len(trained) == 2  # epochs 3 and 4 only
+    assert statuses == ["finished"] and trained[0] == f"resumed run {cfg.run_id} at epoch 3 step 0 of 8"
+    assert len(trained) == 3  # epochs 3 and 4 only
     assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
     assert_complete(tmp_path / "run", 4, [0, 2, 4])
 

@@ -25,9 +25,12 @@ Log = Callable[[str], None]
 
 
 def train_runs(runs: list[tuple[RunConfig, Path]], *, data_root: Path, ckpt_dir: Path, checkpoint_every: int,
-               device: torch.device | None, kernels: str, step: str, log: Log) -> list[str]:
-    """Train K runs as one pack (a request job.check_request accepted), resuming from their checkpoints; write each
-    run's logs; return the statuses."""
+               device: torch.device | None, kernels: str, step: str, log: Log,
+               stop: Callable[[], bool] = lambda: False) -> list[str]:
+    """Train K runs as one pack (a request job.check_request accepted), resuming each from its checkpoint at the
+    epoch and step where it stands; write each run's logs; return the statuses. When stop() turns True (a signal:
+    lowrank.engine.stop) the pack finishes its step, checkpoints its running runs where they stand and returns;
+    those runs' status is still logs.RUNNING."""
     device = device or default_device()
     data = load_data(runs[0][0], data_root, device)
     fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
@@ -39,11 +42,25 @@ def train_runs(runs: list[tuple[RunConfig, Path]], *, data_root: Path, ckpt_dir:
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     resume(pack, ckpt_dir, log)
     pack = drop_stopped(pack, ckpt_dir, runtime)
-    for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
+    # runs resumed at different epochs or steps: one sub-pack each, the one furthest behind first
+    for where in sorted({(s.epoch, s.step) for s in pack.states}):
+        if stop():  # the runs not started keep their checkpoints as they are
+            break
+        sub = pack.subset([(s.epoch, s.step) == where for s in pack.states])
+        if where != (0, 0):
+            log(f"resumed {position(sub)}")
         with kernel_flags(kernels):
-            _train(pack.subset([s.epoch == epoch for s in pack.states]), data, fill, ckpt_dir, checkpoint_every,
-                   runtime, log)
+            _train(sub, data, fill, ckpt_dir, checkpoint_every, runtime, log, stop)
     return [s.status for s in states]
+
+
+def position(pack: Pack) -> str:
+    """Where a pack's runs stand, in words: `run <id>` (`pack of K runs <ids>`) `at epoch E step S of N`, where E is
+    the epoch in progress and S the steps of it trained."""
+    s = pack.states[0]
+    who = f"run {s.cfg.run_id}" if len(pack.states) == 1 else \
+        f"pack of {len(pack.states)} runs {', '.join(r.cfg.run_id for r in pack.states)}"
+    return f"{who} at epoch {s.epoch + 1} step {s.step} of {s.cfg.steps_per_epoch}"
 
 
 def load_data(cfg: RunConfig, data_root: Path, device: torch.device) -> datasets.Data:
@@ -80,18 +97,26 @@ def drop_stopped(pack: Pack, ckpt_dir: Path, runtime: dict) -> Pack:
 
 
 def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, checkpoint_every: int,
-           runtime: dict, log: Log) -> None:
-    """Train a pack whose runs all stand at the same epoch until every run has finished or diverged."""
+           runtime: dict, log: Log, stop: Callable[[], bool]) -> None:
+    """Train a pack whose runs all stand at the same epoch and step until every run has finished or diverged, or
+    until stop() asks it to stop: then its running runs are checkpointed where they stand."""
     cfg = pack.states[0].cfg
     eval_at = set(cfg.eval_epochs())
-    if pack.states[0].epoch == 0:
+    if (pack.states[0].epoch, pack.states[0].step) == (0, 0):
         observe(pack, data, 0, eval_at)
         pack = drop_stopped(pack, ckpt_dir, runtime)
     started, first = time.perf_counter(), pack.states[0].epoch + 1
     while pack.states:
         epoch = pack.states[0].epoch + 1
         t0 = time.perf_counter()
-        bad = pack.train_epoch(epoch, data, fill).tolist()
+        bad = pack.train_epoch(epoch, data, fill, stop)
+        if bad is None:  # stopped in the middle of the epoch
+            for s in pack.states:
+                s.wall_time += time.perf_counter() - t0
+            save_running(pack, ckpt_dir)
+            log(f"stopped {position(pack)}: checkpointed there")
+            return
+        bad = bad.tolist()
         fit = train_fit(pack)
         for s, b in zip(pack.states, bad):
             s.epoch = epoch
@@ -107,9 +132,13 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
             conclude(s, epoch)
         per_epoch = (time.perf_counter() - started) / (epoch - first + 1)
         log(progress(pack, epoch, elapsed, per_epoch, fit))
-        if epoch % checkpoint_every == 0:
+        stopping = stop()  # asked once: a signal arriving after this is seen after the next step
+        if epoch % checkpoint_every == 0 or stopping:
             save_running(pack, ckpt_dir)
         pack = drop_stopped(pack, ckpt_dir, runtime)
+        if stopping and pack.states:
+            log(f"stopped {position(pack)}: checkpointed there")
+            return
 
 
 def save_running(pack: Pack, ckpt_dir: Path) -> None:

@@ -1,14 +1,17 @@
 """Snakemake job: train one pack of runs through the engine's entry, as `python -m lowrank.train` does
 (lowrank.engine.job: one trainer per run, resuming from checkpoints), this attempt logged to the rule's log and
 appended to the pack's history (params.attempts_log). How it trains (checkpoint_every, gpu_kernels, gpu_step,
-lease_stale_after_s) comes from the config, not params: workflow/rules/train.smk says why."""
+lease_stale_after_s) comes from the config, not params: workflow/rules/train.smk says why. A signal (SLURM's time
+limit, preemption, scancel) stops it checkpointed, with exit status lowrank.engine.stop.RETRY_EXIT: the next attempt
+resumes where it stopped."""
 
+import sys
 from pathlib import Path
 
 import torch
 
 from lowrank.config import RunConfig
-from lowrank.engine.job import attempt_log, status_line
+from lowrank.engine.job import attempt_log, exit_status, status_line
 from lowrank.train import train_pack
 
 job = snakemake  # noqa: F821 (injected by Snakemake)
@@ -20,3 +23,5 @@ with attempt_log(Path(job.log[0]), Path(job.params.attempts_log), job.resources.
                           step=job.config["gpu_step"], stale_after=job.config["lease_stale_after_s"], log=say)
     for (cfg, out), status in zip(runs, statuses):
         say(status_line(cfg, out, status))
+if exit_status(statuses):  # stopped by a signal: a failed attempt, which Snakemake retries
+    sys.exit(exit_status(statuses))
