@@ -1,6 +1,7 @@
-"""Orchestration: train a pack of runs to the end, resuming from checkpoints, observing, checkpointing and writing
-out each run as it stops (finished or diverged). lowrank.engine.job checks the request and holds the runs' leases
-around it."""
+"""Orchestration: train a pack of runs to the end, resuming from checkpoints (at the epoch and step where each run
+stands), observing, checkpointing and writing out each run as it stops (finished or diverged); a signal's stop
+request checkpoints the running runs mid-epoch (lowrank.engine.stop), a pack too large for the device trains as
+sub-packs (lowrank.engine.memory). lowrank.engine.job checks the request and holds the runs' leases around it."""
 
 from __future__ import annotations
 
@@ -16,23 +17,69 @@ import torch
 from lowrank import checkpoints, logs
 from lowrank import data as datasets
 from lowrank.config import ConfigError, RunConfig
+from lowrank.engine import memory
 from lowrank.engine.device import default_device, kernel_flags
 from lowrank.engine.pack import DTYPES, Pack
 from lowrank.engine.records import (conclude, new_state, record_layers, restore_logs, restore_run, run_checkpoint,
                                     shrink_checkpoint, write_outputs)
 
 Log = Callable[[str], None]
+Runs = list[tuple[RunConfig, Path]]  # (config, output dir) of each run
 
 
-def train_runs(runs: list[tuple[RunConfig, Path]], *, data_root: Path, ckpt_dir: Path, checkpoint_every: int,
+def train_runs(runs: Runs, *, data_root: Path, ckpt_dir: Path, checkpoint_every: int,
                device: torch.device | None, kernels: str, step: str, log: Log,
                stop: Callable[[], bool] = lambda: False) -> list[str]:
     """Train K runs as one pack (a request job.check_request accepted), resuming each from its checkpoint at the
-    epoch and step where it stands; write each run's logs; return the statuses. When stop() turns True (a signal:
+    epoch and step where it stands; write each run's logs; return the statuses. A pack too large for the device's
+    memory trains as sub-packs that fit (lowrank.engine.memory). When stop() turns True (a signal:
     lowrank.engine.stop) the pack finishes its step, checkpoints its running runs where they stand and returns;
     those runs' status is still logs.RUNNING."""
     device = device or default_device()
-    data = load_data(runs[0][0], data_root, device)
+    cfg = runs[0][0]
+    data = load_data(cfg, data_root, device)
+
+    def train(part: Runs) -> list[str]:
+        return train_one_pack(part, data, device, ckpt_dir, checkpoint_every, kernels, step, log, stop)
+
+    def shrink(k: int, why: str) -> None:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        path = memory.record_fit(ckpt_dir, cfg, device, k)
+        log(f"out of memory ({why}): training the pack as sub-packs of {k} runs, each run from its last "
+            f"checkpoint; later packs of its shape on {memory.device_name(device)} start at {k} ({path})")
+
+    size = memory.recorded_fit(ckpt_dir, cfg, device) or len(runs)
+    if size < len(runs):
+        log(f"packs of this shape fit {size} runs on {memory.device_name(device)} "
+            f"({memory.fit_file(ckpt_dir, cfg, device)}): training the {len(runs)} runs as sub-packs of {size}")
+    return train_fitting(runs, size, train, shrink)
+
+
+def train_fitting(runs: Runs, size: int, train: Callable[[Runs], list[str]],
+                  shrink: Callable[[int, str], None]) -> list[str]:
+    """Train the runs as packs of at most `size` runs, one after another (train: one pack); a pack that runs out of
+    memory is trained again as sub-packs of half its size, once shrink(half, why) has recorded and said so. A
+    single run that does not fit raises."""
+    statuses = []
+    for i in range(0, len(runs), size):
+        part = runs[i:i + size]
+        try:
+            statuses += train(part)
+            continue
+        except torch.OutOfMemoryError as err:
+            if len(part) == 1:
+                raise
+            why = str(err).splitlines()[0] if str(err) else "torch.OutOfMemoryError"
+        half = -(-len(part) // 2)  # past the except block: the failed pack's tensors are freed
+        shrink(half, why)
+        statuses += train_fitting(part, half, train, shrink)
+    return statuses
+
+
+def train_one_pack(runs: Runs, data: datasets.Data, device: torch.device, ckpt_dir: Path,
+                   checkpoint_every: int, kernels: str, step: str, log: Log, stop: Callable[[], bool]) -> list[str]:
+    """Train the runs as one pack on `data`, each resumed where its checkpoint stands; return the statuses."""
     fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
     states = [new_state(cfg, out, device) for cfg, out in runs]
     pack = Pack.build(states, data, device, step)

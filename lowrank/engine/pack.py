@@ -22,6 +22,7 @@ from lowrank import config
 from lowrank import data as datasets
 from lowrank import metrics, models
 from lowrank.engine.graphs import StepGraphs
+from lowrank.engine.memory import check_fake_oom
 from lowrank.engine.records import RunState
 from lowrank.engine.sgd import Columns, sgd_columns, sgd_product_step_, sgd_step_
 from lowrank.models.packed import pack as packed_model
@@ -224,6 +225,7 @@ class Pack:
         cfg = self.states[0].cfg
         n, batch = data.train_x.shape[0], cfg.batch_size
         first = self.states[0].step  # the same for every run of a pack (the loop packs runs by where they stand)
+        check_fake_oom(len(self.states))
         self.set_epoch(epoch)
         if first == 0:
             self.order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
