@@ -59,6 +59,11 @@ def lease_file(ckpt_dir: str | Path, run_id: str) -> Path:
     return Path(ckpt_dir) / f"{run_id}.lease"
 
 
+def pace_file(ckpt_dir: str | Path, run_id: str) -> Path:
+    """Run `run_id`'s measured pace (lowrank.pace) in checkpoint folder `ckpt_dir`: next to its checkpoint."""
+    return Path(ckpt_dir) / f"{run_id}.pace.json"
+
+
 def pack_fit_file(ckpt_dir: str | Path, shape: str) -> Path:
     """The largest pack known to fit in a device's memory for one pack shape (lowrank.engine.memory), in checkpoint
     folder `ckpt_dir`."""

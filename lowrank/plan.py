@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from lowrank import grid, layout, registry, schema
+from lowrank import grid, layout, pace, registry, schema
 from lowrank.config import ConfigError, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]  # the project: the package's parent
@@ -130,14 +130,20 @@ class Pack:
         digest = hashlib.sha1(" ".join(r.run_id for r in self.runs).encode()).hexdigest()[:8]
         return f"train_{cfg.arch}_{cfg.dataset}_b{cfg.batch_size}_{digest}"
 
-    def minutes(self, attempt: int) -> int:
-        """The time limit of attempt `attempt`: epochs × steps × step time for K runs × margin, times the attempt
-        (the per-run part of a step grows in proportion to the batch size above the table's `step_batch_size`)."""
+    def minutes(self, attempt: int, ckpt_dir: Path | None = None) -> int:
+        """The time limit of attempt `attempt`. Once an attempt has measured its runs' pace (lowrank.pace, recorded
+        in `ckpt_dir`): the seconds the steps they have left take at that pace × margin. Before: epochs × steps ×
+        step time for K runs × margin, times the attempt (the per-run part of a step grows in proportion to the
+        batch size above the table's `step_batch_size`)."""
         cfg, res, table = self.runs[0], self.resources, self.table
-        per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / table["step_batch_size"])
-        seconds = cfg.epochs * cfg.steps_per_epoch * (res["step_seconds"] + per_run * len(self.runs))
-        base = seconds * table["runtime_margin"] / 60 + table["runtime_overhead_min"]
-        return int(min(math.ceil(base * attempt), table["max_runtime_min"]))
+        measured = pace.seconds_left(ckpt_dir, (r.run_id for r in self.runs)) if ckpt_dir is not None else None
+        if measured is not None:
+            minutes = measured * table["runtime_margin"] / 60 + table["runtime_overhead_min"]
+        else:
+            per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / table["step_batch_size"])
+            seconds = cfg.epochs * cfg.steps_per_epoch * (res["step_seconds"] + per_run * len(self.runs))
+            minutes = (seconds * table["runtime_margin"] / 60 + table["runtime_overhead_min"]) * attempt
+        return int(min(math.ceil(minutes), table["max_runtime_min"]))
 
 
 @dataclass(frozen=True)

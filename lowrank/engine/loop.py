@@ -14,14 +14,14 @@ from pathlib import Path
 
 import torch
 
-from lowrank import checkpoints, logs
+from lowrank import checkpoints, logs, pace
 from lowrank import data as datasets
 from lowrank.config import ConfigError, RunConfig
 from lowrank.engine import memory
 from lowrank.engine.device import default_device, kernel_flags
 from lowrank.engine.pack import DTYPES, Pack
-from lowrank.engine.records import (conclude, new_state, record_layers, restore_logs, restore_run, run_checkpoint,
-                                    shrink_checkpoint, write_outputs)
+from lowrank.engine.records import (RunState, conclude, new_state, record_layers, restore_logs, restore_run,
+                                    run_checkpoint, shrink_checkpoint, write_outputs)
 
 Log = Callable[[str], None]
 Runs = list[tuple[RunConfig, Path]]  # (config, output dir) of each run
@@ -140,6 +140,7 @@ def drop_stopped(pack: Pack, ckpt_dir: Path, runtime: dict) -> Pack:
     for s in (s for s, d in zip(pack.states, stopped) if d):
         shrink_checkpoint(s, ckpt_dir)
         write_outputs(s, pack.net.layers, runtime)
+        pace.write(ckpt_dir, s.cfg.run_id, steps_left=0)
     return pack.subset([not d for d in stopped]) if any(stopped) else pack
 
 
@@ -149,10 +150,19 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
     until stop() asks it to stop: then its running runs are checkpointed where they stand."""
     cfg = pack.states[0].cfg
     eval_at = set(cfg.eval_epochs())
+    started, done_before = time.perf_counter(), steps_done(pack.states[0])
+    for s in pack.states:  # this attempt starts here (lowrank.pace.stalled compares)
+        pace.write(ckpt_dir, s.cfg.run_id, steps_done=done_before, steps_done_at_start=done_before,
+                   steps_left=steps_left(s))
+
+    def save() -> None:  # checkpoint the running runs (of `pack` as it then stands), with the pace since the start
+        trained = steps_done(pack.states[0]) - done_before
+        save_running(pack, ckpt_dir, (time.perf_counter() - started) / trained if trained else None)
+
     if (pack.states[0].epoch, pack.states[0].step) == (0, 0):
         observe(pack, data, 0, eval_at)
         pack = drop_stopped(pack, ckpt_dir, runtime)
-    started, first = time.perf_counter(), pack.states[0].epoch + 1
+    first = pack.states[0].epoch + 1
     while pack.states:
         epoch = pack.states[0].epoch + 1
         t0 = time.perf_counter()
@@ -160,7 +170,7 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
         if bad is None:  # stopped in the middle of the epoch
             for s in pack.states:
                 s.wall_time += time.perf_counter() - t0
-            save_running(pack, ckpt_dir)
+            save()
             log(f"stopped {position(pack)}: checkpointed there")
             return
         bad = bad.tolist()
@@ -181,19 +191,32 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
         log(progress(pack, epoch, elapsed, per_epoch, fit))
         stopping = stop()  # asked once: a signal arriving after this is seen after the next step
         if epoch % checkpoint_every == 0 or stopping:
-            save_running(pack, ckpt_dir)
+            save()
         pack = drop_stopped(pack, ckpt_dir, runtime)
         if stopping and pack.states:
             log(f"stopped {position(pack)}: checkpointed there")
             return
 
 
-def save_running(pack: Pack, ckpt_dir: Path) -> None:
-    """Checkpoint every run of the pack that is still running."""
+def save_running(pack: Pack, ckpt_dir: Path, seconds_per_step: float | None) -> None:
+    """Checkpoint every run of the pack that is still running, and record its pace (lowrank.pace): the pack's
+    measured seconds per step (None: none measured yet), its size, the run's steps done and left."""
     for k, s in enumerate(pack.states):
         if s.status == logs.RUNNING:
             checkpoints.save(checkpoints.checkpoint_path(ckpt_dir, s.cfg), s.cfg,
                              run_checkpoint(s, pack.run_state(k), pack.device))
+            pace.write(ckpt_dir, s.cfg.run_id, seconds_per_step=seconds_per_step, pack_runs=len(pack.states),
+                       steps_done=steps_done(s), steps_left=steps_left(s))
+
+
+def steps_done(s: RunState) -> int:
+    """The steps run `s` has trained: its epochs completed and the steps of the one in progress."""
+    return s.epoch * s.cfg.steps_per_epoch + s.step
+
+
+def steps_left(s: RunState) -> int:
+    """The steps run `s` has left to train, if it neither diverges nor stops early."""
+    return s.cfg.epochs * s.cfg.steps_per_epoch - steps_done(s)
 
 
 def progress(pack: Pack, epoch: int, elapsed: float, per_epoch: float, fit: str) -> str:
