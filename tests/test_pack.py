@@ -275,17 +275,20 @@ def test_graph_steps_warm_up_capture_once_per_batch_shape_and_replay_the_same_tr
 def test_run_state_moves_one_run_out_and_in_place():
     """Pack.run_state / load_run_state, what a run's checkpoint holds: run 2's tensors after one epoch (13,114
     parameters and momenta of MLP-BN-3-16, 3 BatchNorms that counted 2 steps) loaded into run 0 of a fresh pack make
-    run 0 equal to it, leave run 1 at its initialisation and move no tensor a captured step reads."""
+    run 0 equal to it, leave run 1 at its initialisation and move no tensor a captured step reads. Momentum buffers
+    all zero (a run without momentum, or one not trained yet) are held as None, and loaded as zeros."""
     cfgs = configs("mlp_bn", "float64", n_train=16)
     pack, _ = trained(cfgs, epochs=1)
     fresh, _ = trained(cfgs, epochs=0)
     state, untouched, addresses = pack.run_state(2), fresh.run_state(1), fresh.step_addresses()
     assert state["flat"].shape == state["momentum"].shape == (13114,) and state["momentum"].abs().max() > 0
     assert [int(state["buffers"][f"layers.{i}.bn.num_batches_tracked"]) for i in range(3)] == [2, 2, 2]
+    assert pack.run_state(0)["momentum"] is None and untouched["momentum"] is None  # momentum 0; not trained
     fresh.load_run_state(0, state)
     assert fresh.step_addresses() == addresses
     for got, want in ((fresh.run_state(0), state), (fresh.run_state(1), untouched)):
-        assert torch.equal(got["flat"], want["flat"]) and torch.equal(got["momentum"], want["momentum"])
+        assert torch.equal(got["flat"], want["flat"])
+        assert (got["momentum"] is None and want["momentum"] is None) or torch.equal(got["momentum"], want["momentum"])
         assert got["buffers"].keys() == want["buffers"].keys()
         assert all(torch.equal(got["buffers"][n], b) for n, b in want["buffers"].items())
     assert not torch.equal(fresh.run_state(0)["flat"], untouched["flat"])

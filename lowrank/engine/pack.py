@@ -167,18 +167,21 @@ class Pack:
 
     def run_state(self, k: int) -> dict:
         """Run k's trained tensors on the CPU, as its checkpoint holds them: "flat" and "momentum" (run_vector of its
-        parameters and of its momentum buffers), "buffers" (its BatchNorm buffers by name) and "in_epoch": None at
+        parameters and of its momentum buffers; None when those are all zero, as a run's without momentum stay: half
+        the checkpoint of the paper's runs), "buffers" (its BatchNorm buffers by name) and "in_epoch": None at
         an epoch's end, else, for a run stopped in the middle of an epoch (its RunState.step > 0), that epoch's data
         order and its running totals so far (bad, loss_sum, correct)."""
         in_epoch = None if self.states[k].step == 0 else {
             "order": self.order[k].cpu(), **{n: getattr(self, n)[k].cpu() for n in ("bad", "loss_sum", "correct")}}
-        return {"flat": self.run_vector(k).cpu(), "momentum": self.run_vector(k, momentum=True).cpu(),
+        momentum = self.run_vector(k, momentum=True).cpu()
+        return {"flat": self.run_vector(k).cpu(), "momentum": momentum if momentum.any() else None,
                 "buffers": {n: b[k].cpu() for n, b in self.buffers.items()}, "in_epoch": in_epoch}
 
     def load_run_state(self, k: int, state: dict) -> None:
         """Inverse of run_state: overwrite run k's tensors in place (a captured step keeps reading the same memory)."""
         self._set_run(k, state["flat"])
-        self._set_run(k, state["momentum"], momentum=True)
+        momentum = state["momentum"]
+        self._set_run(k, torch.zeros_like(state["flat"]) if momentum is None else momentum, momentum=True)
         for n, b in self.buffers.items():
             b[k] = state["buffers"][n].to(self.device)
         in_epoch = state.get("in_epoch")  # absent from the checkpoints of older versions: all at an epoch's end
