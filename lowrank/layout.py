@@ -65,6 +65,17 @@ def lease_file(ckpt_dir: str | Path, run_id: str) -> Path:
     return Path(ckpt_dir) / f"{run_id}.lease"
 
 
+def pace_file(ckpt_dir: str | Path, run_id: str) -> Path:
+    """Run `run_id`'s measured pace (lowrank.pace) in checkpoint folder `ckpt_dir`: next to its checkpoint."""
+    return Path(ckpt_dir) / f"{run_id}.pace.json"
+
+
+def pack_fit_file(ckpt_dir: str | Path, shape: str) -> Path:
+    """The largest pack known to fit in a device's memory for one pack shape (lowrank.engine.memory), in checkpoint
+    folder `ckpt_dir`."""
+    return Path(ckpt_dir) / "fit" / f"{shape}.json"
+
+
 def default_checkpoints_dir(out: str | Path) -> Path:
     """The checkpoint folder of a run trained by hand into `out` without --ckpt-dir: next to its logs."""
     return Path(f"{out}.ckpt")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from lowrank import grid, layout, registry, schema
+from lowrank import grid, layout, pace, registry, schema
 from lowrank.config import ConfigError, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]  # the project: the package's parent
@@ -162,12 +162,17 @@ class Pack:
         per_run = res["step_seconds_per_run"] * max(1.0, cfg.batch_size / self.table["step_batch_size"])
         return cfg.epochs * cfg.steps_per_epoch * (res["step_seconds"] + per_run * len(self.runs))
 
-    def minutes(self, attempt: int) -> int:
-        """The time limit of attempt `attempt`: the predicted training time × margin plus the overhead, times the
-        attempt."""
+    def minutes(self, attempt: int, ckpt_dir: Path | None = None) -> int:
+        """The time limit of attempt `attempt`. Once an attempt has measured its runs' pace (lowrank.pace, recorded
+        in `ckpt_dir`): the seconds the steps they have left take at that pace × margin. Before: the predicted
+        training time (train_seconds) × margin plus the overhead, times the attempt."""
         table = self.table
-        base = self.train_seconds() * table["runtime_margin"] / 60 + table["runtime_overhead_min"]
-        return int(min(math.ceil(base * attempt), table["max_runtime_min"]))
+        measured = pace.seconds_left(ckpt_dir, (r.run_id for r in self.runs)) if ckpt_dir is not None else None
+        if measured is not None:
+            minutes = measured * table["runtime_margin"] / 60 + table["runtime_overhead_min"]
+        else:
+            minutes = (self.train_seconds() * table["runtime_margin"] / 60 + table["runtime_overhead_min"]) * attempt
+        return int(min(math.ceil(minutes), table["max_runtime_min"]))
 
 
 @dataclass(frozen=True)

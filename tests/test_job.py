@@ -84,7 +84,8 @@ def test_the_snakemake_job_trains_a_run_as_the_command_line_does(tmp_path, monke
     assert lines[5] == f"finished: {cfg.run_id} -> {tmp_path / 'job' / cfg.run_id}"
     history = Path(job.params.attempts_log).read_text().splitlines()
     assert history == [f"pid {os.getpid()} | {line}" for line in lines]
-    assert list((tmp_path / "ckpt").iterdir()) == [layout.checkpoint_file(tmp_path / "ckpt", cfg.run_id)]
+    assert sorted((tmp_path / "ckpt").iterdir()) == [layout.pace_file(tmp_path / "ckpt", cfg.run_id),
+                                                     layout.checkpoint_file(tmp_path / "ckpt", cfg.run_id)]  # no lease
     assert (tmp_path / "live").is_dir() and list((tmp_path / "live").iterdir()) == []
 
 

@@ -275,17 +275,20 @@ def test_graph_steps_warm_up_capture_once_per_batch_shape_and_replay_the_same_tr
 def test_run_state_moves_one_run_out_and_in_place():
     """Pack.run_state / load_run_state, what a run's checkpoint holds: run 2's tensors after one epoch (13,114
     parameters and momenta of MLP-BN-3-16, 3 BatchNorms that counted 2 steps) loaded into run 0 of a fresh pack make
-    run 0 equal to it, leave run 1 at its initialisation and move no tensor a captured step reads."""
+    run 0 equal to it, leave run 1 at its initialisation and move no tensor a captured step reads. Momentum buffers
+    all zero (a run without momentum, or one not trained yet) are held as None, and loaded as zeros."""
     cfgs = configs("mlp_bn", "float64", n_train=16)
     pack, _ = trained(cfgs, epochs=1)
     fresh, _ = trained(cfgs, epochs=0)
     state, untouched, addresses = pack.run_state(2), fresh.run_state(1), fresh.step_addresses()
     assert state["flat"].shape == state["momentum"].shape == (13114,) and state["momentum"].abs().max() > 0
     assert [int(state["buffers"][f"layers.{i}.bn.num_batches_tracked"]) for i in range(3)] == [2, 2, 2]
+    assert pack.run_state(0)["momentum"] is None and untouched["momentum"] is None  # momentum 0; not trained
     fresh.load_run_state(0, state)
     assert fresh.step_addresses() == addresses
     for got, want in ((fresh.run_state(0), state), (fresh.run_state(1), untouched)):
-        assert torch.equal(got["flat"], want["flat"]) and torch.equal(got["momentum"], want["momentum"])
+        assert torch.equal(got["flat"], want["flat"])
+        assert (got["momentum"] is None and want["momentum"] is None) or torch.equal(got["momentum"], want["momentum"])
         assert got["buffers"].keys() == want["buffers"].keys()
         assert all(torch.equal(got["buffers"][n], b) for n, b in want["buffers"].items())
     assert not torch.equal(fresh.run_state(0)["flat"], untouched["flat"])
@@ -389,7 +392,10 @@ def test_runs_resumed_at_different_epochs_train_as_sub_packs(tmp_path):
                        log=interrupt_at(stop))
     messages = []
     assert train_pack(runs, ckpt_dir=tmp_path / "ckpt", device=CPU, log=messages.append) == ["finished"] * 2
-    assert len(messages) == 1 + 2 and all("K=1]" in m for m in messages)  # epoch 3 of one, epochs 2-3 of other
+    assert messages[0] == f"resumed run {cfgs[1].run_id} at epoch 2 step 0 of 2"  # the one furthest behind first
+    assert messages[3] == f"resumed run {cfgs[0].run_id} at epoch 3 step 0 of 2"
+    epochs = [m for m in messages if not m.startswith("resumed ")]
+    assert len(epochs) == 2 + 1 and all("K=1]" in m for m in epochs)  # epochs 2-3 of one, epoch 3 of the other
     for cfg, out in runs:
         train_pack([(cfg, tmp_path / "ref" / cfg.run_id)], ckpt_dir=tmp_path / "ref.ckpt", device=CPU,
                    log=lambda msg: None)

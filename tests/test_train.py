@@ -77,7 +77,8 @@ def test_interrupted_run_resumes_to_identical_logs(tmp_path):
     trained = []
     statuses = train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", checkpoint_every=1,
                           device=torch.device("cpu"), log=trained.append)
-    assert statuses == ["finished"] and len(trained) == 2  # epochs 3 and 4 only
+    assert statuses == ["finished"] and trained[0] == f"resumed run {cfg.run_id} at epoch 3 step 0 of 8"
+    assert len(trained) == 3  # epochs 3 and 4 only
     assert outputs(tmp_path / "run") == outputs(tmp_path / "ref")
     assert_complete(tmp_path / "run", 4, [0, 2, 4])
 
@@ -249,6 +250,22 @@ def test_a_corrupt_checkpoint_without_a_previous_one_restarts_the_run(tmp_path):
     train_pack([(cfg, tmp_path / "run")], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=said.append)
     assert f"run {cfg.run_id} restarts from epoch 0" in said[0]
     assert sum("] epoch " in m for m in said) == 4
+
+
+def test_a_checkpoint_is_written_raw_and_an_older_one_still_reads(tmp_path):
+    """The payload is held as a uint8 tensor, written raw (bytes pickled to ~1.5x their size: a stop by a signal
+    writes every run's checkpoint); a checkpoint of an older version, its payload bytes, reads the same."""
+    cfg = tiny_config()
+    payload = {"epoch": 3, "flat": torch.arange(100_000, dtype=torch.float32)}
+    path = checkpoint_path(tmp_path, cfg)
+    checkpoints.save(path, cfg, payload)
+    assert path.stat().st_size < 1.05 * 400_000 + 10_000
+    wrapper = torch.load(path, weights_only=True)
+    older = tmp_path / "older.pt"
+    torch.save({**wrapper, "payload": wrapper["payload"].numpy().tobytes()}, older)
+    for p in (path, older):
+        got = checkpoints.read(p, cfg)
+        assert got["epoch"] == 3 and torch.equal(got["flat"], payload["flat"])
 
 
 def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):

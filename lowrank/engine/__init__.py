@@ -31,7 +31,10 @@ On a GPU, `step="graph"` (config `gpu_step`) captures the whole training step on
 and replays it (graphs); the eager step stays the reference and the CPU path.
 
 Modules, each read top to bottom: sgd (the packed SGD), pack (Pack: layout, binding, step, evaluation, layer
-metrics), graphs (the step as CUDA graphs), records (RunState, status, logs, checkpoint glue), live (partial logs
-while a run trains), device (device, kernel and step policy), loop (train_runs: a pack to the end), job
-(train_pack, the one entry: request checks, leases, defaults, the attempt log), cli (`python -m lowrank.train`).
+metrics), graphs (the step as CUDA graphs), records (RunState, status, logs, checkpoint glue), live (partial logs while a run
+trains), device (device,
+kernel and step policy), stop (a signal's stop request and the retry exit status), memory (a pack too large for
+the device's memory splits; the size that fits, recorded per shape), loop (train_runs: a pack to the
+end, or to a signal's stop, checkpointed mid-epoch and resumed at its step), job (train_pack, the one entry: request
+checks, leases, signals, defaults, the attempt log), cli (`python -m lowrank.train`).
 """

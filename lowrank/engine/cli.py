@@ -14,7 +14,7 @@ from lowrank import data as datasets
 from lowrank import engine, layout, models, registry
 from lowrank.config import ConfigError, RunConfig
 from lowrank.engine.device import KERNELS, STEPS, parse_device
-from lowrank.engine.job import DEFAULTS, status_line, train_pack
+from lowrank.engine.job import DEFAULTS, exit_status, status_line, train_pack
 
 # --<option> for every architecture size option, typed by its default (read from the models' signatures)
 ARCH_FLAGS = registry.arch_option_types()
@@ -139,7 +139,8 @@ def runs_from_args(args: argparse.Namespace) -> list[tuple[RunConfig, Path]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: bad input stops before any work with one sentence; a diverged run exits 0."""
+    """CLI entry point: bad input stops before any work with one sentence (exit 2); a diverged run exits 0, a pack
+    stopped by a signal exits lowrank.engine.stop.RETRY_EXIT (75) once checkpointed."""
     args = parse_args(argv)
     try:
         runs = runs_from_args(args)
@@ -154,4 +155,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for (cfg, out), status in zip(runs, statuses):
         print(status_line(cfg, out, status))
-    return 0
+    return exit_status(statuses)

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
-from lowrank import layout, lease
+from lowrank import layout, lease, logs
 from lowrank.config import ConfigError, RunConfig
+from lowrank.engine import stop
 from lowrank.engine.device import check_step, kernel_flags
 from lowrank.engine.loop import Log, train_runs
 
@@ -55,7 +56,8 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, ckpt_dir: Path, data_root:
     """Train K runs (config, output dir) as one pack while holding their leases, resuming from their checkpoints in
     `ckpt_dir`; write each run's logs (and its partial logs under `live_dir` as it trains: lowrank.engine.live);
     return the statuses. kernels and step (lowrank.engine.device) say how a GPU runs the steps; neither changes
-    what a run is."""
+    what a run is. SIGTERM, SIGUSR1 or SIGINT stop it after the step in flight, the unfinished runs checkpointed
+    where they stand and left `running` (lowrank.engine.stop): exit_status says what the job then exits with."""
     if not runs:
         return []
     check_request(runs, ckpt_dir, checkpoint_every, kernels, step)
@@ -67,8 +69,14 @@ def train_pack(runs: list[tuple[RunConfig, Path]], *, ckpt_dir: Path, data_root:
             for lz in held:
                 lz.renew()
 
-        return train_runs(runs, data_root=data_root, ckpt_dir=ckpt_dir, checkpoint_every=checkpoint_every,
-                          device=device, kernels=kernels, step=step, log=epoch_done, live_dir=live_dir)
+        with stop.on_signals() as request:
+            statuses = train_runs(runs, data_root=data_root, ckpt_dir=ckpt_dir, checkpoint_every=checkpoint_every,
+                                  device=device, kernels=kernels, step=step, log=epoch_done, live_dir=live_dir,
+                                  stop=request)
+        if request():
+            log(f"stopped by {request.signal.name}: the runs not finished are checkpointed where they stand; exit "
+                f"status {stop.RETRY_EXIT}, retry (or run the same command again) to resume them there")
+        return statuses
 
 
 def check_request(runs: list[tuple[RunConfig, Path]], ckpt_dir: Path, checkpoint_every: int, kernels: str,
@@ -96,8 +104,14 @@ def check_writable(what: str, path: Path) -> None:
 
 
 def status_line(cfg: RunConfig, out: Path, status: str) -> str:
-    """What a job says of each run at its end: its status, id and output folder."""
-    return f"{status}: {cfg.run_id} -> {out}"
+    """What a job says of each run at its end: its status (`stopped` for one a signal left unfinished), id and
+    output folder."""
+    return f"{'stopped' if status == logs.RUNNING else status}: {cfg.run_id} -> {out}"
+
+
+def exit_status(statuses: list[str]) -> int:
+    """The job's exit status: 0 when every run finished or diverged, stop.RETRY_EXIT when a signal stopped it."""
+    return stop.RETRY_EXIT if logs.RUNNING in statuses else 0
 
 
 @contextmanager

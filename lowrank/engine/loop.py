@@ -1,6 +1,7 @@
-"""Orchestration: train a pack of runs to the end, resuming from checkpoints, observing, checkpointing and writing
-out each run as it stops (finished or diverged). lowrank.engine.job checks the request and holds the runs' leases
-around it."""
+"""Orchestration: train a pack of runs to the end, resuming from checkpoints (at the epoch and step where each run
+stands), observing, checkpointing and writing out each run as it stops (finished or diverged); a signal's stop
+request checkpoints the running runs mid-epoch (lowrank.engine.stop), a pack too large for the device trains as
+sub-packs (lowrank.engine.memory). lowrank.engine.job checks the request and holds the runs' leases around it."""
 
 from __future__ import annotations
 
@@ -13,24 +14,72 @@ from pathlib import Path
 
 import torch
 
-from lowrank import checkpoints, logs
+from lowrank import checkpoints, logs, pace
 from lowrank import data as datasets
 from lowrank.config import ConfigError, RunConfig
-from lowrank.engine import live
+from lowrank.engine import live, memory
 from lowrank.engine.device import default_device, kernel_flags
 from lowrank.engine.pack import DTYPES, Pack
-from lowrank.engine.records import (conclude, new_state, record_layers, restore_logs, restore_run, run_checkpoint,
-                                    shrink_checkpoint, write_outputs)
+from lowrank.engine.records import (RunState, conclude, new_state, record_layers, restore_logs, restore_run,
+                                    run_checkpoint, shrink_checkpoint, write_outputs)
 
 Log = Callable[[str], None]
+Runs = list[tuple[RunConfig, Path]]  # (config, output dir) of each run
 
 
-def train_runs(runs: list[tuple[RunConfig, Path]], *, data_root: Path, ckpt_dir: Path, checkpoint_every: int,
-               device: torch.device | None, kernels: str, step: str, log: Log, live_dir: Path | None) -> list[str]:
-    """Train K runs as one pack (a request job.check_request accepted), resuming from their checkpoints; write each
-    run's logs (and, with a live_dir, its partial logs as it trains: lowrank.engine.live); return the statuses."""
+def train_runs(runs: Runs, *, data_root: Path, ckpt_dir: Path, checkpoint_every: int,
+               device: torch.device | None, kernels: str, step: str, log: Log, live_dir: Path | None,
+               stop: Callable[[], bool] = lambda: False) -> list[str]:
+    """Train K runs as one pack (a request job.check_request accepted), resuming each from its checkpoint at the
+    epoch and step where it stands; write each run's logs (and, with a live_dir, its partial logs as it trains:
+    lowrank.engine.live); return the statuses. A pack too large for the device's memory trains as sub-packs that
+    fit (lowrank.engine.memory). When stop() turns True (a signal: lowrank.engine.stop) the pack finishes its step,
+    checkpoints its running runs where they stand and returns; those runs' status is still logs.RUNNING."""
     device = device or default_device()
-    data = load_data(runs[0][0], data_root, device)
+    cfg = runs[0][0]
+    data = load_data(cfg, data_root, device)
+
+    def train(part: Runs) -> list[str]:
+        return train_one_pack(part, data, device, ckpt_dir, checkpoint_every, kernels, step, log, live_dir, stop)
+
+    def shrink(k: int, why: str) -> None:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        path = memory.record_fit(ckpt_dir, cfg, device, k)
+        log(f"out of memory ({why}): training the pack as sub-packs of {k} runs, each run from its last "
+            f"checkpoint; later packs of its shape on {memory.device_name(device)} start at {k} ({path})")
+
+    size = memory.recorded_fit(ckpt_dir, cfg, device) or len(runs)
+    if size < len(runs):
+        log(f"packs of this shape fit {size} runs on {memory.device_name(device)} "
+            f"({memory.fit_file(ckpt_dir, cfg, device)}): training the {len(runs)} runs as sub-packs of {size}")
+    return train_fitting(runs, size, train, shrink)
+
+
+def train_fitting(runs: Runs, size: int, train: Callable[[Runs], list[str]],
+                  shrink: Callable[[int, str], None]) -> list[str]:
+    """Train the runs as packs of at most `size` runs, one after another (train: one pack); a pack that runs out of
+    memory is trained again as sub-packs of half its size, once shrink(half, why) has recorded and said so. A
+    single run that does not fit raises."""
+    statuses = []
+    for i in range(0, len(runs), size):
+        part = runs[i:i + size]
+        try:
+            statuses += train(part)
+            continue
+        except torch.OutOfMemoryError as err:
+            if len(part) == 1:
+                raise
+            why = str(err).splitlines()[0] if str(err) else "torch.OutOfMemoryError"
+        half = -(-len(part) // 2)  # past the except block: the failed pack's tensors are freed
+        shrink(half, why)
+        statuses += train_fitting(part, half, train, shrink)
+    return statuses
+
+
+def train_one_pack(runs: Runs, data: datasets.Data, device: torch.device, ckpt_dir: Path, checkpoint_every: int,
+                   kernels: str, step: str, log: Log, live_dir: Path | None, stop: Callable[[], bool]) -> list[str]:
+    """Train the runs as one pack on `data`, each resumed where its checkpoint stands; return the statuses."""
     fill = torch.tensor(data.fill, device=device)  # raw 0, as torchvision pads
     states = [new_state(cfg, out, device) for cfg, out in runs]
     pack = Pack.build(states, data, device, step)
@@ -40,11 +89,25 @@ def train_runs(runs: list[tuple[RunConfig, Path]], *, data_root: Path, ckpt_dir:
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     resume(pack, ckpt_dir, log)
     pack = drop_stopped(pack, ckpt_dir, runtime, live_dir)
-    for epoch in sorted({s.epoch for s in pack.states}):  # runs resumed at different epochs: one sub-pack each
+    # runs resumed at different epochs or steps: one sub-pack each, the one furthest behind first
+    for where in sorted({(s.epoch, s.step) for s in pack.states}):
+        if stop():  # the runs not started keep their checkpoints as they are
+            break
+        sub = pack.subset([(s.epoch, s.step) == where for s in pack.states])
+        if where != (0, 0):
+            log(f"resumed {position(sub)}")
         with kernel_flags(kernels):
-            _train(pack.subset([s.epoch == epoch for s in pack.states]), data, fill, ckpt_dir, checkpoint_every,
-                   runtime, log, live_dir)
+            _train(sub, data, fill, ckpt_dir, checkpoint_every, runtime, log, live_dir, stop)
     return [s.status for s in states]
+
+
+def position(pack: Pack) -> str:
+    """Where a pack's runs stand, in words: `run <id>` (`pack of K runs <ids>`) `at epoch E step S of N`, where E is
+    the epoch in progress and S the steps of it trained."""
+    s = pack.states[0]
+    who = f"run {s.cfg.run_id}" if len(pack.states) == 1 else \
+        f"pack of {len(pack.states)} runs {', '.join(r.cfg.run_id for r in pack.states)}"
+    return f"{who} at epoch {s.epoch + 1} step {s.step} of {s.cfg.steps_per_epoch}"
 
 
 def load_data(cfg: RunConfig, data_root: Path, device: torch.device) -> datasets.Data:
@@ -79,24 +142,42 @@ def drop_stopped(pack: Pack, ckpt_dir: Path, runtime: dict, live_dir: Path | Non
         shrink_checkpoint(s, ckpt_dir)
         write_outputs(s, pack.net.layers, runtime)
         live.remove(s, live_dir)
+        pace.write(ckpt_dir, s.cfg.run_id, steps_left=0)
     return pack.subset([not d for d in stopped]) if any(stopped) else pack
 
 
 def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, checkpoint_every: int,
-           runtime: dict, log: Log, live_dir: Path | None) -> None:
-    """Train a pack whose runs all stand at the same epoch until every run has finished or diverged, writing the
-    partial logs of those still running at every evaluation and checkpoint (lowrank.engine.live)."""
+           runtime: dict, log: Log, live_dir: Path | None, stop: Callable[[], bool]) -> None:
+    """Train a pack whose runs all stand at the same epoch and step until every run has finished or diverged, or
+    until stop() asks it to stop: then its running runs are checkpointed where they stand. The partial logs of the
+    runs still running are written at every evaluation and checkpoint (lowrank.engine.live)."""
     cfg = pack.states[0].cfg
     eval_at = set(cfg.eval_epochs())
-    if pack.states[0].epoch == 0:
+    started, done_before = time.perf_counter(), steps_done(pack.states[0])
+    for s in pack.states:  # this attempt starts here (lowrank.pace.stalled compares)
+        pace.write(ckpt_dir, s.cfg.run_id, steps_done=done_before, steps_done_at_start=done_before,
+                   steps_left=steps_left(s))
+
+    def save() -> None:  # checkpoint the running runs (of `pack` as it then stands), with the pace since the start
+        trained = steps_done(pack.states[0]) - done_before
+        save_running(pack, ckpt_dir, (time.perf_counter() - started) / trained if trained else None)
+
+    if (pack.states[0].epoch, pack.states[0].step) == (0, 0):
         observe(pack, data, 0, eval_at)
         live.write(pack.states, pack.net.layers, runtime, live_dir)
         pack = drop_stopped(pack, ckpt_dir, runtime, live_dir)
-    started, first = time.perf_counter(), pack.states[0].epoch + 1
+    first = pack.states[0].epoch + 1
     while pack.states:
         epoch = pack.states[0].epoch + 1
         t0 = time.perf_counter()
-        bad = pack.train_epoch(epoch, data, fill).tolist()
+        bad = pack.train_epoch(epoch, data, fill, stop)
+        if bad is None:  # stopped in the middle of the epoch
+            for s in pack.states:
+                s.wall_time += time.perf_counter() - t0
+            save()
+            log(f"stopped {position(pack)}: checkpointed there")
+            return
+        bad = bad.tolist()
         fit = train_fit(pack)
         for s, b in zip(pack.states, bad):
             s.epoch = epoch
@@ -112,19 +193,36 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
             conclude(s, epoch)
         per_epoch = (time.perf_counter() - started) / (epoch - first + 1)
         log(progress(pack, epoch, elapsed, per_epoch, fit))
-        if epoch % checkpoint_every == 0:
-            save_running(pack, ckpt_dir)
-        if epoch in eval_at or epoch % checkpoint_every == 0:
+        stopping = stop()  # asked once: a signal arriving after this is seen after the next step
+        if epoch % checkpoint_every == 0 or stopping:
+            save()
+        if epoch in eval_at or epoch % checkpoint_every == 0 or stopping:
             live.write(pack.states, pack.net.layers, runtime, live_dir)
         pack = drop_stopped(pack, ckpt_dir, runtime, live_dir)
+        if stopping and pack.states:
+            log(f"stopped {position(pack)}: checkpointed there")
+            return
 
 
-def save_running(pack: Pack, ckpt_dir: Path) -> None:
-    """Checkpoint every run of the pack that is still running."""
+def save_running(pack: Pack, ckpt_dir: Path, seconds_per_step: float | None) -> None:
+    """Checkpoint every run of the pack that is still running, and record its pace (lowrank.pace): the pack's
+    measured seconds per step (None: none measured yet), its size, the run's steps done and left."""
     for k, s in enumerate(pack.states):
         if s.status == logs.RUNNING:
             checkpoints.save(checkpoints.checkpoint_path(ckpt_dir, s.cfg), s.cfg,
                              run_checkpoint(s, pack.run_state(k), pack.device))
+            pace.write(ckpt_dir, s.cfg.run_id, seconds_per_step=seconds_per_step, pack_runs=len(pack.states),
+                       steps_done=steps_done(s), steps_left=steps_left(s))
+
+
+def steps_done(s: RunState) -> int:
+    """The steps run `s` has trained: its epochs completed and the steps of the one in progress."""
+    return s.epoch * s.cfg.steps_per_epoch + s.step
+
+
+def steps_left(s: RunState) -> int:
+    """The steps run `s` has left to train, if it neither diverges nor stops early."""
+    return s.cfg.epochs * s.cfg.steps_per_epoch - steps_done(s)
 
 
 def progress(pack: Pack, epoch: int, elapsed: float, per_epoch: float, fit: str) -> str:

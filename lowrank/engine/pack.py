@@ -11,6 +11,7 @@ gradient of its own loss.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -21,6 +22,7 @@ from lowrank import config
 from lowrank import data as datasets
 from lowrank import metrics, models
 from lowrank.engine.graphs import StepGraphs
+from lowrank.engine.memory import check_fake_oom
 from lowrank.engine.records import RunState
 from lowrank.engine.sgd import Columns, sgd_columns, sgd_product_step_, sgd_step_
 from lowrank.models.packed import pack as packed_model
@@ -86,8 +88,10 @@ class Pack:
         # the epoch's SGD columns ([K, 1], and viewed [K, 1, 1] for the Linear weights), written in place each epoch
         self.columns: Columns | None = None
         self.per_weight: Columns | None = None
-        # the epoch's running totals per run: a non-finite loss seen, the summed batch losses, the correct samples
+        # the epoch's data order ([K, n] sample indices, kept for a checkpoint in the middle of the epoch) and its
+        # running totals per run: a non-finite loss seen, the summed batch losses, the correct samples
         k = len(states)
+        self.order: torch.Tensor | None = None
         self.bad = torch.zeros(k, dtype=torch.bool, device=device)
         self.loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
         self.correct = torch.zeros(k, dtype=torch.int64, device=device)
@@ -129,10 +133,12 @@ class Pack:
         idx = torch.tensor([i for i, k in enumerate(mask) if k], dtype=torch.long, device=self.device)
         def pick(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.index_select(0, idx)
-        return Pack([s for s, k in zip(self.states, mask) if k], self.net, flat=pick(self.flat),
-                    weights={n: pick(w) for n, w in self.weights.items()},
-                    buffers={n: pick(b) for n, b in self.buffers.items()}, momentum_buf=pick(self.momentum_buf),
-                    momenta={n: pick(b) for n, b in self.momenta.items()}, device=self.device, graphed=self.graphed)
+        sub = Pack([s for s, k in zip(self.states, mask) if k], self.net, flat=pick(self.flat),
+                   weights={n: pick(w) for n, w in self.weights.items()},
+                   buffers={n: pick(b) for n, b in self.buffers.items()}, momentum_buf=pick(self.momentum_buf),
+                   momenta={n: pick(b) for n, b in self.momenta.items()}, device=self.device, graphed=self.graphed)
+        sub.order, sub.bad, sub.loss_sum, sub.correct = map(pick, (self.order, self.bad, self.loss_sum, self.correct))
+        return sub
 
     # --- parameters ---------------------------------------------------------------------------------------
     def _tensors(self, momentum: bool) -> dict[str, torch.Tensor] | None:
@@ -161,16 +167,31 @@ class Pack:
 
     def run_state(self, k: int) -> dict:
         """Run k's trained tensors on the CPU, as its checkpoint holds them: "flat" and "momentum" (run_vector of its
-        parameters and of its momentum buffers) and "buffers" (its BatchNorm buffers by name)."""
-        return {"flat": self.run_vector(k).cpu(), "momentum": self.run_vector(k, momentum=True).cpu(),
-                "buffers": {n: b[k].cpu() for n, b in self.buffers.items()}}
+        parameters and of its momentum buffers; None when those are all zero, as a run's without momentum stay: half
+        the checkpoint of the paper's runs), "buffers" (its BatchNorm buffers by name) and "in_epoch": None at
+        an epoch's end, else, for a run stopped in the middle of an epoch (its RunState.step > 0), that epoch's data
+        order and its running totals so far (bad, loss_sum, correct)."""
+        in_epoch = None if self.states[k].step == 0 else {
+            "order": self.order[k].cpu(), **{n: getattr(self, n)[k].cpu() for n in ("bad", "loss_sum", "correct")}}
+        momentum = self.run_vector(k, momentum=True).cpu()
+        return {"flat": self.run_vector(k).cpu(), "momentum": momentum if momentum.any() else None,
+                "buffers": {n: b[k].cpu() for n, b in self.buffers.items()}, "in_epoch": in_epoch}
 
     def load_run_state(self, k: int, state: dict) -> None:
         """Inverse of run_state: overwrite run k's tensors in place (a captured step keeps reading the same memory)."""
         self._set_run(k, state["flat"])
-        self._set_run(k, state["momentum"], momentum=True)
+        momentum = state["momentum"]
+        self._set_run(k, torch.zeros_like(state["flat"]) if momentum is None else momentum, momentum=True)
         for n, b in self.buffers.items():
             b[k] = state["buffers"][n].to(self.device)
+        in_epoch = state.get("in_epoch")  # absent from the checkpoints of older versions: all at an epoch's end
+        if in_epoch is not None:
+            if self.order is None:
+                self.order = torch.zeros(len(self.states), in_epoch["order"].numel(), dtype=torch.long,
+                                         device=self.device)
+            self.order[k] = in_epoch["order"].to(self.device)
+            for n in ("bad", "loss_sum", "correct"):
+                getattr(self, n)[k] = in_epoch[n].to(self.device)
 
     def bind(self) -> None:
         """Bind this pack's tensors into the shared network: the flat rest as leaf views for autograd to
@@ -197,15 +218,23 @@ class Pack:
         else:
             self.columns.copy_(columns)
 
-    def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor | None) -> torch.Tensor:
-        """One epoch of SGD for every run; returns a [K] bool tensor: did the run diverge (a non-finite loss,
-        or weights that overflowed in the epoch's last step, which only the next loss would show)."""
+    def train_epoch(self, epoch: int, data: datasets.Data, fill: torch.Tensor | None,
+                    stop: Callable[[], bool] = lambda: False) -> torch.Tensor | None:
+        """One epoch of SGD for every run, from the step its runs stand at (RunState.step: a run resumed in the
+        middle of the epoch continues its data order and running totals); returns a [K] bool tensor: did the run
+        diverge (a non-finite loss, or weights that overflowed in the epoch's last step, which only the next loss
+        would show). stop is asked after every step: True before the epoch's last step leaves the epoch where it
+        stands (each RunState.step says how far) and returns None."""
         cfg = self.states[0].cfg
         n, batch = data.train_x.shape[0], cfg.batch_size
+        first = self.states[0].step  # the same for every run of a pack (the loop packs runs by where they stand)
+        check_fake_oom(len(self.states))
         self.set_epoch(epoch)
-        order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
-        for total in (self.bad, self.loss_sum, self.correct):
-            total.zero_()
+        if first == 0:
+            self.order = torch.stack([torch.randperm(n, generator=s.order) for s in self.states]).to(self.device)
+            for total in (self.bad, self.loss_sum, self.correct):
+                total.zero_()
+        order = self.order
         if self.graphed and (self.graphs is None or self.graphs.xs is not data.train_x):
             self.graphs = StepGraphs(data.train_x, self.device, self.step_addresses())
         if self.graphs is not None:
@@ -216,7 +245,7 @@ class Pack:
 
         self.bind()
         self.net.model.train()
-        for start in range(0, n, batch):  # drop_last=False, as the authors' DataLoader
+        for start in range(first * batch, n, batch):  # drop_last=False, as the authors' DataLoader
             idx = order[:, start:start + batch]
             if cfg.augmentation != "none":
                 self.step(to_packed(torch.stack([datasets.augment(data.train_x[i], s.aug, cfg.augmentation, fill)
@@ -225,6 +254,12 @@ class Pack:
                 self.graphs.step(data_step, idx)
             else:
                 data_step(idx)
+            if stop() and start + batch < n:
+                for s in self.states:
+                    s.step = start // batch + 1
+                return None
+        for s in self.states:
+            s.step = 0
         bad = self.bad.clone()
         for w in (self.flat, *self.weights.values()):
             bad |= ~torch.isfinite(w).flatten(1).all(1)

@@ -22,7 +22,8 @@ class RunState:
 
     cfg: RunConfig
     out: Path
-    epoch: int = 0
+    epoch: int = 0  # epochs completed
+    step: int = 0  # steps of epoch `epoch + 1` trained (0 but in a run stopped mid-epoch by a signal)
     order: torch.Generator = field(default_factory=torch.Generator)  # data order, on the CPU
     aug: torch.Generator | None = None  # augmentation, on the training device
     evals: list = field(default_factory=list)
@@ -88,9 +89,10 @@ def restore_logs(s: RunState, saved: dict) -> None:
 
 
 def run_checkpoint(s: RunState, tensors: dict, device: torch.device) -> dict:
-    """Everything run `s` needs to continue exactly where it is: its trained tensors (Pack.run_state), its data
-    order and the random generators (those of `device` too), its logs so far."""
-    return {"epoch": s.epoch, **tensors, "order": s.order.get_state(),
+    """Everything run `s` needs to continue exactly where it is, at an epoch's end or in the middle of one: its
+    position (epoch and step), its trained tensors (Pack.run_state, with the epoch's data order and running totals
+    mid-epoch), its data-order generator and the random generators (those of `device` too), its logs so far."""
+    return {"epoch": s.epoch, "step": s.step, **tensors, "order": s.order.get_state(),
             "aug": s.aug.get_state() if s.aug is not None else None, "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
             "logs": log_state(s)}
@@ -105,7 +107,7 @@ def restore_run(s: RunState, ckpt: dict, device: torch.device) -> None:
     if ckpt["cuda_rng"] is not None and device.type == "cuda":
         torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
     restore_logs(s, ckpt["logs"])
-    s.epoch = ckpt["epoch"]
+    s.epoch, s.step = ckpt["epoch"], ckpt.get("step", 0)  # no step in older versions' checkpoints: an epoch's end
 
 
 def shrink_checkpoint(s: RunState, ckpt_dir: Path) -> None:

@@ -30,7 +30,7 @@ for _pack in PLAN.packs:
             mem_mb=_pack.resources["mem_mb"],
             cpus_per_task=_pack.resources["cpus"],
             gpu=_pack.resources["gpus"],
-            runtime=lambda wildcards, attempt, pack=_pack: pack.minutes(attempt),
+            runtime=lambda wildcards, attempt, pack=_pack: pack.minutes(attempt, layout.checkpoints_dir(RESULTS)),
             attempt=lambda wildcards, attempt: attempt,  # for the header of the attempt's log
         script:
             "../scripts/train_pack.py"
