@@ -599,8 +599,9 @@ def first_jobs(proc: Proc) -> list[str]:
 
 
 def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
-    """fig08's B = 16 run as one job, checkpointing every epoch; `scancel --signal=KILL` kills its processes
-    mid-run, leaving its lease behind. Snakemake resubmits it; the new job finds the lease of a job SLURM no longer
+    """fig08's B = 16 run as one job, checkpointing every epoch; its training process is killed outright (SIGKILL,
+    as a node lost; SLURM's own kills, `scancel --signal=KILL` included, send SIGTERM first, on which the job
+    checkpoints and releases its lease) mid-run, leaving its lease behind. Snakemake resubmits it; the new job finds the lease of a job SLURM no longer
     runs, takes it over (and says so), resumes from the checkpoint and ends equal to an uninterrupted local run."""
     demo = demo_config(results=tmp_path)
     (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 16]
@@ -628,7 +629,7 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
     (j1,) = slurm_job_ids(slurm_res / "slurm_logs")
     holder = json.loads(lease_file.read_text())
     assert holder["job"] == j1
-    slurm(cluster, "scancel", "--signal=KILL", j1, check=True)
+    os.kill(holder["pid"], signal.SIGKILL)  # the trainer (single-node cluster: this host)
     wait_for(f"job {j1} to end", lambda: job_state(cluster, j1) not in ("RUNNING", "COMPLETING"), remote, 60)
     killed_at = resume_epoch(ckpt_dir, cfg)
     assert lease_file.exists()  # the killed job could not release it
