@@ -2,16 +2,19 @@
 runs trained one after another by a plain loop (nn.Module + torch.optim.SGD), in the same process.
 
 Rates are model-steps per second (K x optimizer steps per second): the best of several timed epochs after a
-warm-up epoch, plain and fused timed in turn so both see the same machine load.
+warm-up epoch, plain and fused timed in turn so both see the same machine load. Last, the cost of the signal check
+the training loop makes after every step (lowrank.engine.stop), as a fraction of the fastest fused step.
 """
 
 from __future__ import annotations
 
 import argparse
+import timeit
 
 import torch
 
 from bench.common import best_seconds, configs, fused_epoch, load, plain_epoch
+from lowrank.engine import stop
 
 CPU = torch.device("cpu")
 MLP_BN_10_100 = {"depth": 10, "width": 100, "activation": "relu"}
@@ -33,6 +36,7 @@ def main() -> None:
           f"best of {args.repeats}, {args.threads} thread(s), torch {torch.__version__}")
     print(f"{'K':>3} {'plain steps/s':>14} {'fused steps/s':>14} {'ratio':>6} "
           f"{'plain s/epoch/run':>18} {'fused s/epoch/run':>18}   (epoch = 50k samples, extrapolated)")
+    fastest_step = float("inf")
     for k in args.ks:
         cfgs = configs("mlp_bn", MLP_BN_10_100, k, BATCH, args.n_train)
         data = load(cfgs[0], CPU)
@@ -42,6 +46,16 @@ def main() -> None:
         epoch_s = {name: s / k * CIFAR_TRAIN / args.n_train for name, s in sec.items()}
         print(f"{k:>3} {rate['plain']:>14.0f} {rate['fused']:>14.0f} {rate['fused'] / rate['plain']:>6.2f} "
               f"{epoch_s['plain']:>18.1f} {epoch_s['fused']:>18.1f}")
+        fastest_step = min(fastest_step, sec["fused"] / steps)
+    check = signal_check_seconds()
+    print(f"signal check (lowrank.engine.stop: asked after every step): {check * 1e9:.0f} ns, "
+          f"{check / fastest_step:.1e} of the fastest fused step ({fastest_step * 1e3:.2f} ms)")
+
+
+def signal_check_seconds(calls: int = 1_000_000) -> float:
+    """Seconds of the check the training loop makes after every step: a StopRequest, never set, asked once."""
+    request = stop.StopRequest()
+    return min(timeit.repeat(request, number=calls, repeat=5)) / calls
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ stepped eagerly, byte for byte; and the cost of the pack's layer metrics (batche
 training epoch of the paper's ResNet-18.
 
 Prints one table of max relative deviations (max |a - b| / max |b| over every weight, momentum and BatchNorm
-buffer), then the graph-vs-eager table, then whether a pack killed after epoch 1 and resumed writes the same bytes
-as an uninterrupted one (eager, and graph steps resumed against the eager run), then the metrics-cost lines, all
+buffer), then the graph-vs-eager table, then whether a pack killed after epoch 1, or stopped by SIGTERM in the middle
+of epoch 2, and resumed writes the same bytes as an uninterrupted one (eager, and graph steps resumed against the
+eager run), then the metrics-cost lines, all
 under the engine's default kernels ("exact"). float64 runs 2 epochs of 2 steps; float32 one step, as
 tests/test_pack.py (training amplifies float32 rounding chaotically in the tiny VGG).
 """
@@ -13,7 +14,11 @@ tests/test_pack.py (training amplifies float32 rounding chaotically in the tiny 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -112,26 +117,48 @@ def _stop_at_epoch_2(message: str) -> None:
         raise _Stop
 
 
-def resume_check(device: torch.device, step: str, name: str, arch: str, options: dict) -> None:
-    """Train a pack of 3 runs of `arch` for 3 epochs eagerly; again with `step`, killed at epoch 2 (checkpoint of
-    epoch 1) and resumed; print whether every log file is byte-identical."""
+@contextmanager
+def _sigterm_after(steps: int) -> Iterator[None]:
+    """Pack steps that send this process SIGTERM after the `steps`-th, as SLURM does at a time limit."""
+    step, done = Pack.step, []
+
+    def signalling(self, x, y):
+        step(self, x, y)
+        done.append(1)
+        if len(done) == steps:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    Pack.step = signalling
+    try:
+        yield
+    finally:
+        Pack.step = step
+
+
+def resume_check(device: torch.device, step: str, name: str, arch: str, options: dict, how: str) -> None:
+    """Train a pack of 3 runs of `arch` for 3 epochs eagerly; again with `step`, stopped and resumed, `how`:
+    "killed" at epoch 2 (checkpoint of epoch 1), or by a "SIGTERM" after its 11th step (epoch 2 step 3 of 8: a
+    mid-epoch checkpoint); print whether every log file is byte-identical."""
     cfgs = [RunConfig(arch=arch, dataset="synthetic", batch_size=8, epochs=3, eval_every=1, arch_options=options,
                       data_options={"n_train": 64, "n_test": 16, "size": 16}, **run) for run in RUNS]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for kind in ("ref", "run"):
-            runs = [(c, root / kind / c.run_id) for c in cfgs]
-            try:
-                train_pack(runs, ckpt_dir=root / f"{kind}.ckpt", checkpoint_every=1, device=device,
-                           step=step if kind == "run" else "eager",
-                           log=_stop_at_epoch_2 if kind == "run" else lambda m: None)
-            except _Stop:
-                train_pack(runs, ckpt_dir=root / f"{kind}.ckpt", device=device, step=step, log=lambda m: None)
+        ref, run = ([(c, root / kind / c.run_id) for c in cfgs] for kind in ("ref", "run"))
+        train_pack(ref, ckpt_dir=root / "ref.ckpt", device=device, log=lambda m: None)
+        try:
+            with _sigterm_after(11) if how == "SIGTERM" else nullcontext():
+                statuses = train_pack(run, ckpt_dir=root / "run.ckpt", checkpoint_every=1, device=device, step=step,
+                                      log=_stop_at_epoch_2 if how == "killed" else lambda m: None)
+            assert statuses == ["running"] * 3, statuses
+        except _Stop:
+            pass
+        train_pack(run, ckpt_dir=root / "run.ckpt", device=device, step=step, log=lambda m: None)
         logged = [what for what in layout.RUN_FILES if what != "summary"]  # the summary holds wall times
         same = all(layout.run_file(root / "ref" / c.run_id, w).read_bytes()
                    == layout.run_file(root / "run" / c.run_id, w).read_bytes() for c in cfgs for w in logged)
-    print(f"{name} pack of 3, {step} steps, killed at epoch 2 and resumed: logs byte-identical to an "
-          f"uninterrupted eager run: {same}", flush=True)
+    where = "killed at epoch 2" if how == "killed" else "stopped by SIGTERM at epoch 2 step 3"
+    print(f"{name} pack of 3, {step} steps, {where} and resumed: logs byte-identical to an uninterrupted eager "
+          f"run: {same}", flush=True)
 
 
 def metrics_cost(device: torch.device, ks: tuple[int, ...], batch: int, steps: int) -> None:
@@ -169,7 +196,8 @@ def main() -> None:
         for step in STEPS:
             for name, arch, options in (("ResNet-18", "resnet18", SMALL["resnet18"]),
                                         ("ViT+dropout", "vit", VIT_DROPOUT)):
-                resume_check(device, step, name, arch, options)
+                for how in ("killed", "SIGTERM"):
+                    resume_check(device, step, name, arch, options, how)
         metrics_cost(device, tuple(args.ks), 16, args.steps)
     assert models.ARCHS == tuple(SMALL), "every architecture is checked"
 

@@ -4,8 +4,9 @@ resources table's step times, measured on one GPU; and so that a pack whose atte
 
 The training engine writes a run's record when an attempt starts training it and at each of its checkpoints
 (lowrank.engine.loop): the wall seconds per step of the pack it trains in (evaluations and checkpoints included;
-null until an attempt measured it), that pack's size, the steps it has left, the steps it has done and the steps
-it had done when this attempt started. Torch-free and pure JSON: the workflow reads it when it submits a job.
+null until an attempt measured it), that pack's size, the steps it has left, the steps it has done, the steps it
+had done when this attempt started, and the SLURM job of that start. Torch-free and pure JSON: the workflow reads
+it when it submits a job.
 """
 
 from __future__ import annotations
@@ -51,12 +52,15 @@ def seconds_left(ckpt_dir: Path, run_ids: Iterable[str]) -> float | None:
     return total
 
 
-def stalled(ckpt_dir: Path, run_ids: Iterable[str]) -> str | None:
+def stalled(ckpt_dir: Path, run_ids: Iterable[str], job: str) -> str | None:
     """Why the runs' last attempt made no progress, in one sentence; None when it made some, when no run has a
-    record (no attempt got as far as training) or when every run is done."""
+    record (no attempt got as far as training), when every run is done, or when that attempt was an earlier start
+    of SLURM job `job` (a requeued job, preempted perhaps before its first step)."""
     records = [r for r in (read(ckpt_dir, run_id) for run_id in run_ids) if r is not None]
     left = [r for r in records if r["steps_left"] > 0]
     if not left or any(r["steps_done"] > r["steps_done_at_start"] for r in left):
+        return None
+    if job and all(r.get("job") == job for r in left):
         return None
     return (f"no run of this pack advanced in its last attempt (it started and ended with {left[0]['steps_done']} "
             f"steps done of {left[0]['steps_done'] + left[0]['steps_left']}): it failed or was stopped before its "

@@ -82,12 +82,11 @@ def test_packs_trained_one_after_another_add_their_times(tmp_path):
 
 def test_a_retry_after_an_attempt_without_progress_stops_saying_why(tmp_path, monkeypatch):
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
     cfgs = pack_configs("mlp_bn", 1, "none")
     job = snakemake_job(cfgs, tmp_path)
     ckpt = Path(job.params.ckpt_dir)
     pace.write(ckpt, cfgs[0].run_id, seconds_per_step=0.1, pack_runs=1, steps_done=5, steps_done_at_start=5,
-               steps_left=7)  # the last attempt started and ended at step 5
+               steps_left=7, job="77")  # the last attempt, SLURM job 77, started and ended at step 5
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(ROOT / "workflow" / "scripts" / "train_pack.py"), init_globals={"snakemake": job})
     assert exit_.value.code == 1
@@ -97,15 +96,15 @@ def test_a_retry_after_an_attempt_without_progress_stops_saying_why(tmp_path, mo
                     "its start-up; not retrying it (its attempts log says more; run snakemake again to try once "
                     "more)."]
     assert not (tmp_path / "job" / cfgs[0].run_id).exists()
-    # a requeued job (preempted) trains: its earlier start may have been preempted before its first step
-    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    # job 77 requeued (preempted) trains: its earlier start may have been preempted before its first step
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
     runpy.run_path(str(ROOT / "workflow" / "scripts" / "train_pack.py"), init_globals={"snakemake": job})
     assert (tmp_path / "job" / cfgs[0].run_id / "summary.json").exists()
-    monkeypatch.delenv("SLURM_RESTART_COUNT")
+    monkeypatch.delenv("SLURM_JOB_ID")
     (tmp_path / "job" / cfgs[0].run_id / "summary.json").unlink()
-    pace.write(ckpt, cfgs[0].run_id, steps_done=5, steps_done_at_start=5, steps_left=7)
+    pace.write(ckpt, cfgs[0].run_id, steps_done=5, steps_done_at_start=5, steps_left=7, job="78")
     job.resources.attempt = 1  # a new snakemake: its first attempt trains
     runpy.run_path(str(ROOT / "workflow" / "scripts" / "train_pack.py"), init_globals={"snakemake": job})
     assert (tmp_path / "job" / cfgs[0].run_id / "summary.json").exists()
-    assert pace.stalled(ckpt, [cfgs[0].run_id]) is None
+    assert pace.stalled(ckpt, [cfgs[0].run_id], "") is None
 

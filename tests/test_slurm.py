@@ -1,9 +1,10 @@
 """The SLURM profile against a real single-node SLURM (tests/slurm/cluster.sh): the demo through SLURM equals a local
-run byte for byte; a training job resumes across preemption (requeue), its time limit (TIMEOUT) and scancel; a
-crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission; a controller
-killed and restarted trains no epoch twice; a killed job's stale lease is taken over; Ctrl-C on the controller
-cancels its job; a controller whose status queries fail while slurmctld is down learns its jobs' real states once
-it is back.
+run byte for byte; a training job resumes at its step across its time limit (TIMEOUT, the table's limit too short:
+the retries' limits learnt), preemption (requeue) and `scancel --signal=TERM`; a pack out of memory finishes as
+sub-packs; a crash fails its job and prints its logs; a GPU request on a GPU-less cluster fails at submission; a
+controller killed and restarted trains no epoch twice; a killed job's stale lease is taken over; Ctrl-C on the
+controller cancels its job; a controller whose status queries fail while slurmctld is down learns its jobs' real
+states once it is back.
 
 The session fixture installs SLURM (apt, root) and starts it; where that is impossible the tests skip, unless
 LOWRANK_REQUIRE_SLURM=1 (CI), where they fail. Every snakemake runs under a hard timeout that kills its process
@@ -13,6 +14,7 @@ group (and cancels the test cluster's jobs), so nothing can hang. About 13 minut
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -28,7 +30,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lowrank import checkpoints, grid, layout, plan
+from lowrank import checkpoints, grid, layout, pace, plan
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -300,25 +302,45 @@ def seconds_per_epoch(cfg, tmp: Path) -> float:
     return times[0]  # the fastest: a conservative (larger) epoch count if the machine is busy right now
 
 
-def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, tmp_path):
-    """fig08's B = 4 run as one training job with a 1-minute limit on attempt 1, 2 on attempt 2, 3 on attempt 3.
-    Attempt 1 is killed by SLURM at its time limit (TIMEOUT) and resubmitted by Snakemake; attempt 2 is requeued
-    by SLURM, as preemption with PreemptMode=REQUEUE does, and starts again as the same job; then it is scancel'ed
-    and resubmitted; attempt 3 finishes. Every start after the first resumes at its last checkpoint, every epoch
-    is logged once, and the logs equal an uninterrupted local run byte for byte."""
-    # epochs for ~100 s of training at this machine's speed: SLURM kills a job 60-90 s after it starts, ~8 s of
-    # which go to start-up
+STOPPED = re.compile(r"^stopped (?:run|pack) .* at epoch (\d+) step (\d+) of \d+: checkpointed there$", re.M)
+RESUMED = re.compile(r"^resumed (?:run|pack) .* at epoch (\d+) step (\d+) of \d+$", re.M)
+
+
+def position(ckpt_dir: Path, cfg) -> tuple[int, int]:
+    """(epoch in progress, steps of it trained) where a start of run `cfg` resumes: its newest good checkpoint."""
+    ckpt = checkpoints.load_latest(ckpt_dir, cfg, pytest.fail)
+    return int(ckpt["epoch"]) + 1, int(ckpt.get("step", 0))
+
+
+def limit(env: dict, jobid: str) -> str:
+    """A job's SLURM time limit as squeue prints it (M:SS)."""
+    return slurm(env, "squeue", "-h", "-t", "all", "-j", jobid, "-o", "%l").stdout.strip()
+
+
+def test_training_resumes_at_its_step_across_timeout_requeue_and_scancel(cluster, profile, tmp_path):
+    """fig08's B = 4 run as one training job whose table step time is 4x too small (or less), so that attempt 1's
+    time limit (from the table) is too short: SLURM's SIGTERM at the limit stops it mid-epoch, checkpointed (TIMEOUT),
+    and Snakemake resubmits it with a limit learnt from its measured pace (lowrank.pace). Attempt 2 is requeued by
+    SLURM, as preemption with PreemptMode=REQUEUE does, and starts again as the same job; then `scancel
+    --signal=TERM` stops it checkpointed (FAILED) and attempt 3, its limit learnt again, finishes. Every start
+    resumes at the epoch and step of the last checkpoint (where the signal stopped it), every epoch is logged once,
+    and the logs equal an uninterrupted local run byte for byte."""
+    # epochs for ~60 s of training at this machine's speed (without the checkpoint and evaluation of every epoch
+    # that the job makes: 2-3x that on SLURM); the table says a quarter of it
     demo = demo_config(results=tmp_path)
     (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 4]
-    epochs = min(max(int(100 / seconds_per_epoch(base, tmp_path / "speed")), 60), 600)
+    per_epoch = seconds_per_epoch(base, tmp_path / "speed")
+    epochs = min(max(int(60 / per_epoch), 40), 600)
     resume = tmp_path / "resume.yaml"
     over = yaml.safe_load(RESUME.read_text())
     over["figures"]["fig08"]["fixed"]["epochs"] = epochs
+    over["resources"]["res_bn"]["step_seconds"] = per_epoch / base.steps_per_epoch / 4
     resume.write_text(yaml.safe_dump(over))
 
     slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
     config = demo_config(resume, results=slurm_res)
     (cfg,) = [fr.run for fr in grid.figure_runs(config, "fig08") if fr.run.batch_size == 4]
+    (pack,) = [p for p in plan.build(config).packs if p.runs == (cfg,)]
     assert cfg.epochs == epochs
     rid = cfg.run_id
     ckpt_dir = layout.checkpoints_dir(slurm_res)
@@ -328,33 +350,38 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
     # the uninterrupted reference, at low priority so the SLURM job keeps its core
     local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake", str(local_res / target), "--profile",
                   "profiles/local", "--cores", "1", "--configfile", *map(str, DEMO), str(resume),
-                  "--config", f"results={local_res}"], tmp_path / "local.log", cluster, timeout=600)
+                  "--config", f"results={local_res}"], tmp_path / "local.log", cluster, timeout=900)
     remote = snakemake([slurm_res / target, "--profile", profile, "--configfile", *DEMO, resume,
                         "--slurm-logdir", logdir, "--config", f"results={slurm_res}"],
-                       cluster, tmp_path / "slurm.log", timeout=600)
+                       cluster, tmp_path / "slurm.log", timeout=900)
 
-    # attempt 1 (limit 1 min) runs into its time limit
+    # attempt 1 (the table's limit) runs into its time limit
     (j1,) = wait_for("the first job", lambda: slurm_job_ids(logdir), remote, 90)
-    wait_for(f"job {j1} to reach its time limit", lambda: job_state(cluster, j1) == "TIMEOUT", remote, 240,
+    wait_for(f"job {j1} to reach its time limit", lambda: job_state(cluster, j1) == "TIMEOUT", remote, 400,
              train_log)
-    timed_out_at = resume_epoch(ckpt_dir, cfg)  # read once the job is gone: where the next start must resume
-    # attempt 2 (limit 2 min): once it has checkpointed 2 epochs, SLURM requeues it; it starts again as the same job
+    timed_out_at = position(ckpt_dir, cfg)  # read once the job is gone: where the next start must resume
+    # what the Snakefile asks for attempt 2: the time the steps left take at the pace attempt 1 recorded
+    seconds_left = [pace.seconds_left(ckpt_dir, [rid])]
+    learned = [pack.minutes(2, ckpt_dir)]
+    # attempt 2: once it has trained 2 epochs, SLURM requeues it; it starts again as the same job
     j2 = wait_for("the second attempt", lambda: [j for j in slurm_job_ids(logdir) if j != j1], remote, 120,
                   train_log)[0]
-    wait_for(f"job {j2} to checkpoint", lambda: train_log.reached(timed_out_at + 3, attempt=2), remote, 120,
+    wait_for(f"job {j2} to train", lambda: train_log.reached(timed_out_at[0] + 2, attempt=2), remote, 120,
              train_log)
     slurm(cluster, "scontrol", "requeue", j2, check=True)
     wait_for(f"job {j2} to be requeued", lambda: job_state(cluster, j2) == "PENDING", remote, 60, train_log)
-    requeued_at = resume_epoch(ckpt_dir, cfg)
-    # ... then, a third of the way through what is left, it is cancelled and resubmitted (limit 3 min)
-    cancel_at = requeued_at + max(2, (epochs - requeued_at) // 3)
+    requeued_at = position(ckpt_dir, cfg)
+    # ... then, a third of the way through what is left, SIGTERM: it checkpoints and fails; Snakemake resubmits it
+    cancel_at = requeued_at[0] + max(2, (epochs - requeued_at[0]) // 3)
     wait_for(f"job {j2} to run again", lambda: job_state(cluster, j2) == "RUNNING", remote, 90, train_log)
-    wait_for(f"job {j2} to reach epoch {cancel_at}", lambda: train_log.reached(cancel_at + 1, attempt=3), remote,
+    wait_for(f"job {j2} to reach epoch {cancel_at}", lambda: train_log.reached(cancel_at, attempt=3), remote,
              150, train_log)
-    slurm(cluster, "scancel", j2, check=True)
-    wait_for(f"job {j2} to be cancelled", lambda: job_state(cluster, j2) == "CANCELLED", remote, 60, train_log)
-    cancelled_at = resume_epoch(ckpt_dir, cfg)
-    wait_for("snakemake to finish", lambda: remote.poll() is not None, remote, 400, train_log)
+    slurm(cluster, "scancel", "--signal=TERM", j2, check=True)
+    wait_for(f"job {j2} to fail", lambda: settled_state(cluster, j2) == "FAILED", remote, 60, train_log)
+    cancelled_at = position(ckpt_dir, cfg)
+    seconds_left.append(pace.seconds_left(ckpt_dir, [rid]))
+    learned.append(pack.minutes(3, ckpt_dir))
+    wait_for("snakemake to finish", lambda: remote.poll() is not None, remote, 500, train_log)
     train_log.update()
 
     assert remote.wait() == 0, remote.output()[-6000:]
@@ -366,20 +393,64 @@ def test_training_resumes_across_timeout_requeue_and_scancel(cluster, profile, t
     assert "DUE TO TIME LIMIT" in j1_log.read_text()
     out = remote.output()
     assert f"SLURM-job '{j1}' failed, SLURM status is: 'TIMEOUT'" in out
-    assert f"SLURM-job '{j2}' failed, SLURM status is: 'CANCELLED'" in out
-    limits = [slurm(cluster, "squeue", "-h", "-t", "all", "-j", j, "-o", "%l").stdout.strip() for j in jobs]
-    assert limits == ["1:00", "2:00", "3:00"], f"SLURM time limits of the 3 attempts: {limits}"
+    assert f"SLURM-job '{j2}' failed, SLURM status is: 'FAILED'" in out
+    # attempt 1's limit from the table; attempts 2 and 3 from the pace the previous attempt measured
+    limits = [limit(cluster, j) for j in jobs]
+    assert limits == [f"{pack.minutes(1)}:00", *(f"{m}:00" for m in learned)], (limits, learned)
+    table = config["resources"]
+    assert learned == [math.ceil(s * table["runtime_margin"] / 60 + table["runtime_overhead_min"])
+                       for s in seconds_left], (learned, seconds_left)
 
-    # each start resumed where the last checkpoint left it (attempt 2 twice: before and after its requeue)
-    assert 0 < timed_out_at < requeued_at < cancelled_at < epochs, (timed_out_at, requeued_at, cancelled_at)
+    # each start resumed where the last checkpoint left it (attempt 2 twice: before and after its requeue); a
+    # signal (the time limit, scancel --signal=TERM) stopped it there, mid-epoch, and said so
+    assert (1, 0) < timed_out_at < requeued_at < cancelled_at < (epochs + 1, 0), (timed_out_at, requeued_at,
+                                                                                   cancelled_at)
+    history = (slurm_res / "logs" / "train" / "attempts" / f"{pack.name}.log").read_text()
+    lines = "\n".join(line.split(" | ", 1)[1] for line in history.splitlines())
+    stopped = [tuple(map(int, m)) for m in STOPPED.findall(lines)]
+    resumed = [tuple(map(int, m)) for m in RESUMED.findall(lines)]
+    assert stopped[0] == timed_out_at and stopped[-1] == cancelled_at, (stopped, timed_out_at, cancelled_at)
+    assert resumed == [timed_out_at, requeued_at, cancelled_at], resumed
     starts = [first for first, _ in train_log.attempts]
-    assert starts == [1, timed_out_at + 1, requeued_at + 1, cancelled_at + 1], train_log.attempts
+    assert starts == [1, timed_out_at[0], requeued_at[0], cancelled_at[0]], train_log.attempts
     assert train_log.attempts[-1][1] == epochs, train_log.attempts
     # each epoch exactly once in the logs, and the logs equal the uninterrupted local run
     layers = pd.read_csv(slurm_res / "runs" / rid / "layers.csv")
     for layer, rows in layers.groupby("layer"):
         assert rows["epoch"].tolist() == list(range(epochs + 1)), layer
     assert_same_runs(slurm_res, local_res, [rid])
+
+
+def test_a_pack_out_of_memory_finishes_as_sub_packs(cluster, profile, tmp_path):
+    """An MLP pack of 4 whose job runs out of memory above K = 2 (LOWRANK_TEST_OOM_ABOVE_K, the engine's stand-in
+    for a GPU too small, passed to the job by sbatch's exported environment) finishes in its one SLURM job as two
+    sub-packs of 2, records that size for its shape, and its runs' logs equal a local run of the pack of 4."""
+    over = tmp_path / "pack4.yaml"
+    over.write_text(yaml.safe_dump({"pack_size": 4}))
+    slurm_res, local_res = tmp_path / "slurm", tmp_path / "local"
+    config = demo_config(over, results=slurm_res)
+    pack = next(p for p in plan.build(config).packs if p.runs[0].arch == "mlp_bn" and len(p.runs) == 4)
+    ids = [r.run_id for r in pack.runs]
+    local = Proc(["nice", "-n", "19", sys.executable, "-m", "snakemake",
+                  *[local_res / "runs" / rid / "summary.json" for rid in ids], "--profile", "profiles/local",
+                  "--cores", "1", "--configfile", *map(str, DEMO), str(over), "--config", f"results={local_res}"],
+                 tmp_path / "local.log", cluster, timeout=600)
+    remote = snakemake([*[slurm_res / "runs" / rid / "summary.json" for rid in ids], "--profile", profile,
+                        "--configfile", *DEMO, over, "--slurm-logdir", slurm_res / "slurm_logs",
+                        "--config", f"results={slurm_res}"], {**cluster, "LOWRANK_TEST_OOM_ABOVE_K": "2"},
+                       tmp_path / "slurm.log", timeout=600)
+    assert remote.wait() == 0, remote.output()[-6000:]
+    assert local.wait() == 0, local.output()[-6000:]
+    (job,) = slurm_job_ids(slurm_res / "slurm_logs")
+    assert settled_state(cluster, job) in ("COMPLETED", "")
+    text = (slurm_res / "logs" / "train" / f"{pack.name}.log").read_text()
+    assert re.search(r"^out of memory \(LOWRANK_TEST_OOM_ABOVE_K=2: a pack of 4 runs does not fit .*\): training "
+                     r"the pack as sub-packs of 2 runs", text, flags=re.M), text[-3000:]
+    epochs = re.findall(r"^\[mlp_bn synthetic B=\d+ K=(\d)\] epoch", text, flags=re.M)
+    assert epochs == ["2"] * (2 * pack.runs[0].epochs), text[-3000:]
+    (fit,) = (layout.checkpoints_dir(slurm_res) / "fit").glob("*.json")
+    assert json.loads(fit.read_text())["runs"] == 2
+    assert_same_runs(slurm_res, local_res, ids)
 
 
 # --- (c) failures: a crash, and a GPU request the cluster cannot satisfy ----------------------------------------
@@ -535,8 +606,9 @@ def first_jobs(proc: Proc) -> list[str]:
 
 
 def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
-    """fig08's B = 16 run as one job, checkpointing every epoch; `scancel --signal=KILL` kills its processes
-    mid-run, leaving its lease behind. Snakemake resubmits it; the new job finds the lease of a job SLURM no longer
+    """fig08's B = 16 run as one job, checkpointing every epoch; its training process is killed outright (SIGKILL,
+    as a node lost; SLURM's own kills, `scancel --signal=KILL` included, send SIGTERM first, on which the job
+    checkpoints and releases its lease) mid-run, leaving its lease behind. Snakemake resubmits it; the new job finds the lease of a job SLURM no longer
     runs, takes it over (and says so), resumes from the checkpoint and ends equal to an uninterrupted local run."""
     demo = demo_config(results=tmp_path)
     (base,) = [fr.run for fr in grid.figure_runs(demo, "fig08") if fr.run.batch_size == 16]
@@ -564,7 +636,7 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
     (j1,) = slurm_job_ids(slurm_res / "slurm_logs")
     holder = json.loads(lease_file.read_text())
     assert holder["job"] == j1
-    slurm(cluster, "scancel", "--signal=KILL", j1, check=True)
+    os.kill(holder["pid"], signal.SIGKILL)  # the trainer (single-node cluster: this host)
     wait_for(f"job {j1} to end", lambda: job_state(cluster, j1) not in ("RUNNING", "COMPLETING"), remote, 60)
     killed_at = resume_epoch(ckpt_dir, cfg)
     assert lease_file.exists()  # the killed job could not release it

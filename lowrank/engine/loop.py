@@ -6,6 +6,7 @@ sub-packs (lowrank.engine.memory). lowrank.engine.job checks the request and hol
 from __future__ import annotations
 
 import math
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -156,7 +157,7 @@ def _train(pack: Pack, data: datasets.Data, fill: torch.Tensor, ckpt_dir: Path, 
     started, done_before = time.perf_counter(), steps_done(pack.states[0])
     for s in pack.states:  # this attempt starts here (lowrank.pace.stalled compares)
         pace.write(ckpt_dir, s.cfg.run_id, steps_done=done_before, steps_done_at_start=done_before,
-                   steps_left=steps_left(s))
+                   steps_left=steps_left(s), job=os.environ.get("SLURM_JOB_ID", ""))
 
     def save() -> None:  # checkpoint the running runs (of `pack` as it then stands), with the pace since the start
         trained = steps_done(pack.states[0]) - done_before

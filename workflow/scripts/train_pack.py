@@ -22,10 +22,9 @@ ckpt_dir = Path(job.params.ckpt_dir)
 with attempt_log(Path(job.log[0]), Path(job.params.attempts_log), job.resources.attempt) as say:
     torch.set_num_threads(job.threads)
     runs = [(RunConfig.from_dict(r["config"]), Path(r["out"])) for r in job.params.runs]
-    # a retry of a pack whose last attempt made no progress says why and stops (exit 1): retrying would not help.
-    # Not a requeued job (preempted, PreemptMode=REQUEUE): its earlier start may have been preempted at once
-    retry = job.resources.attempt > 1 and os.environ.get("SLURM_RESTART_COUNT", "0") == "0"
-    stalled = pace.stalled(ckpt_dir, [cfg.run_id for cfg, _ in runs]) if retry else None
+    # a retry of a pack whose last attempt made no progress says why and stops (exit 1): retrying would not help
+    ids, slurm_job = [cfg.run_id for cfg, _ in runs], os.environ.get("SLURM_JOB_ID", "")
+    stalled = pace.stalled(ckpt_dir, ids, slurm_job) if job.resources.attempt > 1 else None
     if stalled:
         say(stalled)
     else:
