@@ -38,6 +38,12 @@ def run_files(runs: str | Path, run_id: str) -> list[Path]:
     return [run_file(run_dir(runs, run_id), what) for what in RUN_FILES]
 
 
+def retired_file(run: str | Path) -> Path:
+    """The mark of a run whose logs were found damaged (lowrank.logs.retire) in run folder `run`: the run is not
+    logged while it is there, and the training job that rewrites the logs removes it."""
+    return Path(run) / "retired.txt"
+
+
 def live_dir(results: str | Path) -> Path:
     """The folder of the partial logs of runs still training (lowrank.engine.live), one run_dir per run: never a
     finished run's logs, so nothing that reads the runs folder takes them for results."""

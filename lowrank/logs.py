@@ -21,8 +21,10 @@ lowrank.layout.RUN_FILES names them. ``summary.json`` is written last, so its pr
 file is written to a temporary name and renamed into place, so a half-written log never looks finished. A run still
 training writes the same files, its logs so far, to its live folder (lowrank.engine.live), never to the runs
 folder: ``status`` "running", and its runtime's wall time and end as of the writing.
-``check_run`` validates a run's files against its summary where they are consumed; ``retire`` removes a damaged
-run's summary.json, so the pipeline rewrites the run's logs from its final checkpoint (no retraining).
+``check_run`` validates a run's files against its summary where they are consumed; ``retire`` marks a damaged
+run (layout.retired_file), so the pipeline's next start rewrites the run's logs from its final checkpoint (no
+retraining) and removes the mark; its files stay until then, so other jobs reading the run in the same start fail
+with the same sentence, not with a missing input.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from lowrank.config import RunConfig
-from lowrank.layout import RUN_FILES, run_file
+from lowrank.layout import RUN_FILES, retired_file, run_file
 
 EVAL_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 LAYER_COLUMNS = ["epoch", "layer", "m", "rows", "cols", "fro_norm", "spectral_norm", "stable_rank"]
@@ -82,12 +84,13 @@ def csv_bytes(rows: list[dict], columns: list[str]) -> bytes:
 
 def write_run(out_dir: Path, *, evals: list[dict], layers: list[dict], ranks: list[dict],
               spectra: dict[str, np.ndarray], summary: dict) -> None:
-    """Write a run's five log files atomically, summary.json last."""
+    """Write a run's five log files atomically, summary.json last, then remove the run's retired mark (retire)."""
     atomic_write_bytes(run_file(out_dir, "evals"), csv_bytes(evals, EVAL_COLUMNS))
     atomic_write_bytes(run_file(out_dir, "layers"), csv_bytes(layers, LAYER_COLUMNS))
     atomic_write_bytes(run_file(out_dir, "ranks"), csv_bytes(ranks, RANK_COLUMNS))
     atomic_write_bytes(run_file(out_dir, "spectra"), npz_bytes(spectra))
     atomic_write_bytes(run_file(out_dir, "summary"), (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
+    retired_file(out_dir).unlink(missing_ok=True)
 
 
 def read_summary(run_dir: Path) -> dict:
@@ -237,9 +240,10 @@ def check_run(run_dir: Path, run_id: str | None = None) -> dict:
 
 
 def retire(err: DamagedRun) -> str:
-    """Remove the damaged run's summary.json (its completion mark), so the workflow rewrites the run's logs from
-    its final checkpoint; return the error with what was done and what to do."""
-    marker = run_file(err.path.parent, "summary")
-    marker.unlink(missing_ok=True)
-    return (f"{err} Removed {marker}: rerun the same snakemake command to rewrite this run's logs from its "
-            f"final checkpoint (no retraining; without one the run is trained again).")
+    """Mark the damaged run retired (layout.retired_file), so the workflow's next start rewrites its logs from its
+    final checkpoint; return the error with what was done and what to do. Its files stay: the other jobs of this
+    start that read the run fail with the same sentence."""
+    mark = retired_file(err.path.parent)
+    atomic_write_bytes(mark, f"{err}\n".encode())
+    return (f"{err} Marked it retired ({mark}): rerun the same snakemake command to rewrite this run's logs from "
+            f"its final checkpoint, once, for every figure (no retraining; without one the run is trained again).")

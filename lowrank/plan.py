@@ -147,12 +147,15 @@ class Pack:
     runs: tuple[RunConfig, ...]
     resources: dict
     table: dict  # the config's whole `resources` section (margins, limits)
+    members: tuple[str, ...] = ()  # the ids of every run packed with these, logged or not (default: these runs)
 
     @cached_property
     def name(self) -> str:
-        """A readable, stable name (its rule's): the shared settings and a hash of the members."""
+        """A readable, stable name (its rule's): the shared settings and a hash of the members, so a run logged
+        meanwhile (a diverged run is logged while its pack trains on) renames no pack."""
         cfg = self.runs[0]
-        digest = hashlib.sha1(" ".join(r.run_id for r in self.runs).encode()).hexdigest()[:8]
+        members = self.members or tuple(r.run_id for r in self.runs)
+        digest = hashlib.sha1(" ".join(members).encode()).hexdigest()[:8]
         return f"train_{cfg.arch}_{cfg.dataset}_b{cfg.batch_size}_{digest}"
 
     def train_seconds(self) -> float:
@@ -209,6 +212,12 @@ class Plan:
         """The log files the given runs write (summary.json last in each)."""
         return [f for rid in run_ids for f in self._files[rid]]
 
+    def retired_marks(self, pack: Pack) -> list[str]:
+        """The retired marks of a pack's runs (lowrank.logs.retire): inputs of its job, newer than the damaged logs,
+        so Snakemake runs it to rewrite them."""
+        marks = (layout.retired_file(layout.run_dir(self.runs_dir, r.run_id)) for r in pack.runs)
+        return [str(m) for m in marks if m.exists()]
+
     def dataset_files(self, dataset: str) -> list[str]:
         """The prepared dataset a run reads (none for the generated synthetic data)."""
         return [str(layout.dataset_file(self.data_root, dataset))] if registry.DATASETS[dataset].prepared else []
@@ -246,18 +255,22 @@ class Plan:
 
 
 def logged(results: str | Path) -> Callable[[str], bool]:
-    """Whether a run's log files are all on disk under `results` (summary.json, written last, among them)."""
+    """Whether a run's log files are all on disk under `results` (summary.json, written last, among them) and it
+    is not retired as damaged (lowrank.logs.retire)."""
     runs = layout.runs_dir(results)
-    return lambda run_id: all(path.is_file() for path in layout.run_files(runs, run_id))
+    return lambda run_id: (all(path.is_file() for path in layout.run_files(runs, run_id))
+                           and not layout.retired_file(layout.run_dir(runs, run_id)).exists())
 
 
 def build(config: dict, done: Callable[[str], bool] = lambda run_id: False) -> Plan:
     """Expand a checked config (check) into its Plan; an inconsistent grid raises ConfigError naming the key.
 
-    Runs that are `done` (logged) are in no pack: no job writes them, so neither a config edit that re-packs the
-    others nor a new version of the training script ever retrains or rewrites a logged run, with or without its
-    checkpoints. Their logs are the workflow's sources; a run whose logs go missing or are retired as damaged is
-    packed again."""
+    Every run is packed, but a pack trains only its runs that are not `done` (logged), and one with none has no
+    job: no job writes a logged run, so neither a config edit that re-packs the others nor a new version of the
+    training script ever retrains or rewrites it, with or without its checkpoints. Their logs are the workflow's
+    sources; a run whose logs go missing or are retired as damaged is packed again. Packing all runs keeps every
+    pack's name whatever is logged: a SLURM job parses the workflow again when it starts, and must find its rule
+    though runs of other packs were logged since its controller started."""
     try:
         expanded = {name: grid.figure_runs(config, name) for name in config["figures"]}
     except ConfigError as err:
@@ -270,7 +283,10 @@ def build(config: dict, done: Callable[[str], bool] = lambda run_id: False) -> P
             users[rid] = users.get(rid, ()) + (name,)
     scope = users if config["pack_scope"] == "figures" else None
     table = config["resources"]
-    todo = {rid: cfg for rid, cfg in runs.items() if not done(rid)}
-    packs = [Pack(tuple(p), {**table["default"], **table.get(p[0].arch, {})}, table)
-             for p in grid.packs(todo, config["pack_size"], scope, grid.arch_pack_sizes(config))]
+    packs = []
+    for members in grid.packs(runs, config["pack_size"], scope, grid.arch_pack_sizes(config)):
+        todo = tuple(cfg for cfg in members if not done(cfg.run_id))
+        if todo:
+            packs.append(Pack(todo, {**table["default"], **table.get(todo[0].arch, {})}, table,
+                              tuple(cfg.run_id for cfg in members)))
     return Plan(config, runs, figure_runs, users, packs)

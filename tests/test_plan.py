@@ -42,6 +42,26 @@ def test_pack_names_are_readable_and_depend_only_on_their_members(paper, built):
     assert one.name.startswith("train_resnet18_cifar10_b128_") and one.name not in names  # other members, other name
 
 
+
+def test_a_run_logged_meanwhile_renames_no_pack_and_leaves_its_pack_the_others(paper, built):
+    """A SLURM job parses the workflow again when it starts, with whatever is logged by then: a diverged run is
+    logged while its pack trains on. Packing only the unlogged runs shifted the later packs of its group (fig02's
+    20 runs of one setting as 8 + 8 + 4 became 8 + 8 + 3), so their jobs found no rule of their name."""
+    def group(pack):  # the runs packed together: one pack key, drawn by the same figures
+        return pack.runs[0].pack_key, built.run_figures[pack.runs[0].run_id]
+
+    groups = [[p for p in built.packs if group(p) == group(q)] for q in built.packs]
+    group = next(g for g in groups if len(g) == 3)
+    assert [len(p.runs) for p in group] == [8, 8, 4]
+    diverged = group[0].runs[0].run_id
+    later = plan.build(paper, lambda rid: rid == diverged)
+    assert [p.name for p in later.packs] == [p.name for p in built.packs]
+    shrunk = next(p for p in later.packs if p.name == group[0].name)
+    assert shrunk.runs == group[0].runs[1:]  # it trains the others only
+    assert plan.build(paper, lambda rid: rid in {r.run_id for r in group[0].runs}).packs == [
+        p for p in built.packs if p.name != group[0].name]  # a pack whose runs are all logged has no job
+
+
 def test_a_pack_time_limit_is_the_step_time_formula_times_the_attempt(built):
     pack = next(p for p in built.packs if p.name == "train_resnet18_cifar10_b128_d1bc89ac")
     assert len(pack.runs) == 2 and pack.runs[0].epochs == 500 and pack.runs[0].steps_per_epoch == 391

@@ -137,13 +137,13 @@ def test_a_truncated_log_is_reported_naming_the_file_and_rewritten_from_the_chec
     with pytest.raises(logs.DamagedRun, match=r"ranks\.csv is damaged: it has 39 rows, expected 40 "
                                               r"\(5 epochs × 2 layers × 4 eps\)"):
         logs.check_run(run)
-    assert "Removed" in logs.retire(err.value) and not (run / "summary.json").exists()
+    assert "Marked it retired" in logs.retire(err.value) and (run / "retired.txt").is_file()
 
     def no_training(msg: str) -> None:
         raise AssertionError(f"a finished run was trained again: {msg}")
 
     train_pack([(cfg, run)], ckpt_dir=tmp_path / "ckpt", device=torch.device("cpu"), log=no_training)
-    assert outputs(run) == first and logs.check_run(run)
+    assert outputs(run) == first and logs.check_run(run) and not (run / "retired.txt").exists()
 
 
 def cut_evals_after_train_acc(path: Path) -> None:

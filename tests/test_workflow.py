@@ -10,7 +10,7 @@ import pytest
 import yaml
 from test_aggregate import write_figure
 
-from lowrank import grid, layout, plan
+from lowrank import grid, layout, logs, plan
 from lowrank.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,7 +230,38 @@ def test_a_truncated_run_log_stops_naming_it_and_the_next_run_rewrites_it(built)
     ranks.write_text(ranks.read_text()[:-20])  # cut mid-line
     res = snakemake(*FIGURES, "-c1", "--configfile", *map(str, DEMO), "--config", f"results={built.results}")
     assert res.returncode != 0
-    assert f"run {run_id}: {ranks} is damaged" in res.stderr and "Removed" in res.stderr
-    assert not (ranks.parent / "summary.json").exists()
+    assert f"run {run_id}: {ranks} is damaged" in res.stderr and "Marked it retired" in res.stderr
+    assert (ranks.parent / "retired.txt").is_file() and (ranks.parent / "summary.json").is_file()
     jobs = built({})
     assert [rule for rule in jobs if rule.startswith("train_")] and jobs["aggregate_figure"] == 1
+
+
+@pytest.mark.slow  # fig09 and fig10 built from hand-made logs, then one run trained for real (seconds)
+def test_a_damaged_run_two_figures_share_fails_both_in_one_sentence_and_is_rewritten_once(tmp_path):
+    """Issue 25, case 8: a damaged run drawn by two figures. Its first aggregation removed its summary.json, so the
+    second failed on a missing input (Snakemake's "filesystem latency" hint). Now each job names the damaged file
+    in one sentence, the run is marked retired, and the next start rewrites it once, for both figures."""
+    config = plan.load(ROOT / "config.yaml", *DEMO)
+    for name in ("fig09", "fig10"):
+        write_figure(tmp_path / "runs", config, name)
+    args = ["fig09", "fig10", "-c1", "--keep-going", "--configfile", *map(str, DEMO), "--config",
+            f"results={tmp_path}"]
+    res = snakemake(*args, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    shared = sorted(set.intersection(*({fr.run.run_id for fr in grid.figure_runs(config, name)}
+                                       for name in ("fig09", "fig10"))))[0]
+    evals = tmp_path / "runs" / shared / "evals.csv"
+    evals.write_text(evals.read_text()[:-20])  # the last row cut mid-line
+    res = snakemake(*args, timeout=300)
+    sentence = f"run {shared}: {evals} is damaged: a row has no "
+    assert res.returncode != 0 and res.stderr.count(sentence) == 2, res.stderr[-3000:]  # one per figure's job
+    for name in ("fig09", "fig10"):
+        assert layout.log_file(tmp_path, "aggregate_figure", name).read_text().startswith(sentence)
+    assert "latency" not in res.stderr and "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert (evals.parent / "retired.txt").is_file()
+    res = snakemake(*args, timeout=300)
+    assert res.returncode == 0 and res.stderr.count("rule train_") == 1, res.stderr[-3000:]
+    jobs = planned_jobs(res.stderr)
+    assert {rule: n for rule, n in jobs.items() if not rule.startswith("train_")} == {
+        "aggregate_figure": 2, "render_fig09": 1, "render_fig10": 1, "fig09": 1, "fig10": 1}, jobs
+    assert logs.check_run(evals.parent, shared) and not (evals.parent / "retired.txt").exists()

@@ -15,6 +15,7 @@ for _pack in PLAN.packs:
             _pack.name
         input:
             PLAN.dataset_files(_pack.runs[0].dataset),
+            PLAN.retired_marks(_pack),  # a run retired as damaged: rewritten from its checkpoint
         output:
             PLAN.run_files(*(r.run_id for r in _pack.runs)),
         params:

@@ -1,5 +1,5 @@
 """Snakemake job: merge the logs of one figure's runs into its tidy table (from the config parts it declares).
-A damaged run fails the job naming the file, and is retired so the next run of the workflow rewrites its logs."""
+A damaged run fails the job naming the file, and is retired so the next start of the workflow rewrites its logs."""
 
 from pathlib import Path
 

@@ -1,6 +1,6 @@
 """Snakemake job: Theorem 3.3's bound against the measured rank over every run, layer and evaluation epoch, and
 rank_ε against the bound as functions of ε for one median run per architecture.
-A damaged run fails the job naming the file, and is retired so the next run of the workflow rewrites its logs."""
+A damaged run fails the job naming the file, and is retired so the next start of the workflow rewrites its logs."""
 
 from pathlib import Path
 
