@@ -21,12 +21,13 @@ import torch
 
 from lowrank import layout
 from lowrank.config import RunConfig
+from lowrank.errors import UserError
 from lowrank.logs import atomic_write_bytes
 
 FIELDS = ("run_id", "config_hash", "epoch", "sha256", "payload")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used; the message names the file."""
 
 

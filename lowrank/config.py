@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from lowrank import registry, schema
+from lowrank.errors import UserError
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A bad setting; the message is one sentence naming the key and the value."""
 
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from lowrank import layout
 from lowrank.config import AUGMENTATIONS
+from lowrank.errors import UserError
 from lowrank.registry import DATASETS, DatasetInfo, dataset_options
 
 
@@ -50,7 +51,7 @@ class Data:
         return self.train_x.shape[-1]
 
 
-class DatasetUnavailable(RuntimeError):
+class DatasetUnavailable(UserError, RuntimeError):
     """A real dataset is neither prepared on disk nor obtainable from here."""
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from lowrank import errors
+
 
 class Tee:
     """A text stream writing to every one of `streams`, flushing each (a log is read while the job runs)."""
@@ -27,5 +29,7 @@ class Tee:
 
 
 def log_stderr(path: str) -> None:
-    """Copy the rest of this process's stderr into the log file `path` (truncated first)."""
+    """Copy the rest of this process's stderr into the log file `path` (truncated first); an error the user acts
+    on ends the job with its one sentence (lowrank.errors), not a traceback."""
     sys.stderr = Tee(sys.stderr, open(path, "w", encoding="utf-8"))  # noqa: SIM115 (open until the job exits)
+    sys.excepthook = errors.excepthook

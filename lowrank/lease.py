@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from lowrank import squeue
+from lowrank import errors, squeue
+from lowrank.errors import UserError
 
 
-class LeaseLost(RuntimeError):
+class LeaseLost(UserError, RuntimeError):
     """Another job took this job's lease over (it judged it stale): this job must stop training."""
 
 
@@ -56,13 +57,21 @@ def read(path: Path) -> Holder | None:
         return None
 
 
+def _write(path: Path, holder: Holder) -> None:
+    """Write `holder` to the file `path`; a failure (a full disk) names the file."""
+    try:
+        path.write_text(json.dumps(asdict(holder)))
+    except OSError as err:
+        raise errors.naming(path, err) from err
+
+
 def _create(path: Path, holder: Holder) -> bool:
     """Create the lease for `holder` unless a lease exists: written whole to a temporary file, then hard-linked to
     the lease's name (atomic, fails if it exists), so a lease is never seen empty or half-written, even when its
     creator dies or the disk fills up meanwhile."""
     tmp = path.with_name(f"{path.name}.{holder.token}.tmp")
     try:
-        tmp.write_text(json.dumps(asdict(holder)))
+        _write(tmp, holder)
         os.link(tmp, path)
     except FileExistsError:
         return False
@@ -74,7 +83,7 @@ def _create(path: Path, holder: Holder) -> bool:
 def _replace(path: Path, holder: Holder) -> None:
     """Write `holder` to a temporary file next to the lease and rename it over the lease (atomic)."""
     tmp = path.with_name(f"{path.name}.{holder.token}.tmp")
-    tmp.write_text(json.dumps(asdict(holder)))
+    _write(tmp, holder)
     os.replace(tmp, path)
 
 
@@ -116,7 +125,9 @@ class Lease:
         """Refresh the heartbeat; raise LeaseLost when another job has taken the lease over."""
         held = read(self.path)
         if held is None or held.token != self.holder.token:
-            raise LeaseLost(f"{self.path} was taken over by {held.describe() if held else 'nobody (removed)'}")
+            raise LeaseLost(f"lease {self.path} was taken over by {held.describe() if held else 'nobody (removed)'}, "
+                            f"which trains its run now: this job stops without writing it (nothing to do: a "
+                            f"controller killed while its job trained leaves such a job behind).")
         self.holder = replace(self.holder, heartbeat=time.time())
         _replace(self.path, self.holder)
 

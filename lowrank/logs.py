@@ -39,7 +39,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lowrank import errors
 from lowrank.config import RunConfig
+from lowrank.errors import UserError
 from lowrank.layout import RUN_FILES, retired_file, run_file
 
 EVAL_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
@@ -51,7 +53,7 @@ NONFINITE_LOSS, EARLY_STOP = "nonfinite_loss", "early_stop"  # why a run diverge
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write to a temporary sibling, fsync, then rename: readers see the old file or the whole new one; a failed
-    write removes its temporary."""
+    write removes its temporary and names `path` (a full disk fails in a write, which names no file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -61,7 +63,10 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk or a kill mid-write: leave no half-written temporary behind
+    except OSError as err:  # a full disk: leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise errors.naming(path, err) from err
+    except BaseException:  # a kill mid-write: the same
         tmp.unlink(missing_ok=True)
         raise
 
@@ -109,7 +114,7 @@ def read_spectra(run_dir: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-class DamagedRun(ValueError):
+class DamagedRun(UserError, ValueError):
     """A run's log file is missing, unreadable or disagrees with its summary.json; names the file."""
 
     def __init__(self, path: Path, why: str):

@@ -41,9 +41,11 @@ from lowrank.config import ConfigError
 STATES = (logs.FINISHED, logs.DIVERGED, "running", "pending", "failed")
 COUNTS = ("runs", *STATES)
 # an attempt's header in a pack's history, as lowrank.engine.job.attempt_log writes it, behind the line's tag
-HEADER = re.compile(r"^(?P<tag>(?:job|pid) \S+) \| === attempt \d+: SLURM job (?P<job>\S+) \(restart \d+\) on "
-                    r"(?P<host>\S+), pid (?P<pid>\d+), \S+ ===$", re.M)
+# (`job <id> pid <pid>`, `pid <pid>` outside SLURM; `job <id>` in histories written before the pid was added)
+HEADER = re.compile(r"^(?P<tag>(?:job \S+ )?pid \d+|job \S+) \| === attempt \d+: SLURM job (?P<job>\S+) "
+                    r"\(restart \d+\) on (?P<host>\S+), pid (?P<pid>\d+), \S+ ===$", re.M)
 TRACEBACK = "Traceback (most recent call last):"
+ERROR = "error: "  # the start of the sentence an attempt ends with (lowrank.engine.job.attempt_log)
 NOT_DRAWN = "not drawn"  # a preview that failed (exit status 1); one with nothing to draw yet is no failure
 
 
@@ -131,14 +133,16 @@ def summary(run_dir: Path) -> dict | None:
 
 
 def last_attempt(history: Path) -> tuple[int, re.Match | None, str | None]:
-    """A pack's history: how many attempts, the last one's header and, if it crashed, its traceback's last line."""
+    """A pack's history: how many attempts, the last one's header and, if it failed, its error: the sentence it ended
+    with (lowrank.errors) or its traceback's last line."""
     text = history.read_text(errors="replace")
     headers = list(HEADER.finditer(text))
     if not headers:
         return 0, None, None
     prefix = headers[-1]["tag"] + " | "
     lines = [line[len(prefix):] for line in text[headers[-1].end():].splitlines() if line.startswith(prefix)]
-    return len(headers), headers[-1], lines[-1] if TRACEBACK in lines else None
+    failed = lines and (TRACEBACK in lines or lines[-1].startswith(ERROR))
+    return len(headers), headers[-1], lines[-1] if failed else None
 
 
 def progress(live: dict | None, now: float) -> dict:

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lowrank import layout, lease
+from lowrank import layout, lease, logs, status
+from lowrank.config import ConfigError
 from lowrank.engine import cli
 from lowrank.engine.job import DEFAULTS, attempt_log, train_pack
 from lowrank.train import main
@@ -106,9 +107,57 @@ def test_a_crash_is_logged_with_its_traceback_and_goes_on(tmp_path, monkeypatch)
     assert lines[0].startswith("=== attempt 3: SLURM job 77 (restart 1) on ")
     assert lines[1:3] == ["epoch 1", "a warning"] and lines[3] == "Traceback (most recent call last):"
     assert lines[-1] == "ZeroDivisionError: division by zero"
-    tagged = history.read_text().splitlines()
-    assert tagged[0] == f"job 77 | {lines[0]}" and tagged[1] == "job 77 | epoch 1" and len(tagged) == len(lines) - 1
-    assert tagged[-1] == "job 77 | ZeroDivisionError: division by zero"  # stderr goes to the rule's log only
+    tagged, tag = history.read_text().splitlines(), f"job 77 pid {os.getpid()} | "
+    assert tagged[0] == f"{tag}{lines[0]}" and tagged[1] == f"{tag}epoch 1" and len(tagged) == len(lines) - 1
+    assert tagged[-1] == f"{tag}ZeroDivisionError: division by zero"  # stderr goes to the rule's log only
+
+
+def lost_lease(tmp_path: Path) -> lease.LeaseLost:
+    """The error of a trainer whose lease another job took over (as an orphan of a killed controller meets)."""
+    held = lease.acquire(tmp_path / "run.lease", stale_after=60)
+    lease._replace(held.path, lease.Holder("23", "node1", 4242, "another", time.time()))
+    with pytest.raises(lease.LeaseLost) as err:
+        held.renew()
+    return err.value
+
+
+def disk_full(tmp_path: Path) -> OSError:
+    """A full disk met while writing a log file (the write names no file: lowrank.logs names it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(logs.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+        with pytest.raises(OSError) as err:
+            logs.atomic_write_bytes(tmp_path / "evals.csv", b"epoch\n")
+    return err.value
+
+
+@pytest.mark.parametrize("error, sentence", [
+    (lost_lease, "error: lease {tmp}/run.lease was taken over by SLURM job 23 (pid 4242 on node1), which trains its "
+                 "run now: this job stops without writing it (nothing to do: a controller killed while its job "
+                 "trained leaves such a job behind)."),
+    (disk_full, "error: {tmp}/evals.csv: No space left on device; no space is left on its filesystem: free some "
+                "there, then run it again (finished runs and checkpoints are kept)."),
+    (lambda tmp: ConfigError("checkpoint directory /ro is not a writable directory: Read-only file system."),
+     "error: checkpoint directory /ro is not a writable directory: Read-only file system."),
+])
+def test_an_error_the_user_acts_on_ends_the_attempt_in_one_sentence(tmp_path, monkeypatch, error, sentence):
+    """Issue 25, cases 5 and 8: a lease taken over (the orphan trainer of a killed controller), a full disk, a
+    read-only checkpoint folder ended the attempt with a raw traceback. Now one sentence ends the rule's log and the
+    history (which `python -m lowrank.status` shows for the pack), exit status 1. The two attempts of one SLURM job
+    (its controller killed, the job restarted in its allocation) are told apart by their pid."""
+    monkeypatch.setenv("SLURM_JOB_ID", "23")
+    log, history, err = tmp_path / "pack.log", tmp_path / "attempts" / "pack.log", error(tmp_path)
+    for pid, attempt in ((1111, 1), (2222, 2)):
+        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
+        with pytest.raises(SystemExit) as stop:
+            with attempt_log(log, history, attempt) as say:
+                say(f"epoch {attempt}")
+                raise err
+        assert stop.value.code == 1
+    text, expected = log.read_text(), sentence.format(tmp=tmp_path)
+    assert "Traceback" not in text and text.splitlines()[-1] == expected
+    attempts, header, last_error = status.last_attempt(history)
+    assert (attempts, header["tag"], header["pid"], last_error) == (2, "job 23 pid 2222", "2222", expected)
+    assert history.read_text().count(f"job 23 pid 1111 | {expected}\n") == 1
 
 
 def test_the_defaults_are_stated_once():

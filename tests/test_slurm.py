@@ -503,12 +503,12 @@ def test_gpu_request_on_gpu_less_cluster_fails_at_submission(failing_run):
 
 
 # --- (d) one trainer per run: a killed controller restarted, a stale lease taken over ----------------------------
-HISTORY_LINE = re.compile(r"^job (\d+) \| (.*)$")
+HISTORY_LINE = re.compile(r"^job (\d+) pid \d+ \| (.*)$")
 
 
 def epochs_per_job(history: Path) -> dict[str, list[int]]:
     """The epochs each SLURM job logged in a pack's attempt history (logs/train/attempts/<pack>.log, every line
-    tagged `job <id> | `), in the order of the jobs' first lines."""
+    tagged `job <id> pid <pid> | `), in the order of the jobs' first lines."""
     per_job = {}
     for line in history.read_text(errors="replace").splitlines():
         m = HISTORY_LINE.match(line)
@@ -585,8 +585,8 @@ def test_killed_controller_restarted_trains_no_epoch_twice(cluster, profile, tmp
     assert out.index(notice.group(0)) < out.index(f"submitted with SLURM jobid {duplicate}")
     b4_log = history / f"{notice.group(1)}.log"
     text = b4_log.read_text()
-    assert re.search(rf"^job {duplicate} \| === attempt 1: SLURM job {duplicate} ", text, flags=re.M), text[-3000:]
-    assert re.search(rf"^job {duplicate} \| lease \S+: held by SLURM job {b4_job} \(pid \d+ on \S+\), heartbeat "
+    assert re.search(rf"^job {duplicate} pid \d+ \| === attempt 1: SLURM job {duplicate} ", text, flags=re.M), text[-3000:]
+    assert re.search(rf"^job {duplicate} pid \d+ \| lease \S+: held by SLURM job {b4_job} \(pid \d+ on \S+\), heartbeat "
                      r"\d+ s ago; waiting for it to finish$", text, flags=re.M), text[-3000:]
     seconds = allocation_seconds(cluster, [job_of(logdir, 16), b4_job, duplicate])
     for pack_log in sorted(history.glob("*.log")):
@@ -649,7 +649,7 @@ def test_stale_lease_of_a_killed_job_is_taken_over(cluster, profile, tmp_path):
     assert per_job[j2] == list(range(killed_at + 1, epochs + 1)), per_job  # resumed from the checkpoint
     assert per_job[j1][:killed_at] == list(range(1, killed_at + 1))
     text = pack_log.read_text()
-    assert re.search(rf"^job {j2} \| === attempt 2: SLURM job {j2} .*\njob {j2} \| lease "
+    assert re.search(rf"^job {j2} pid \d+ \| === attempt 2: SLURM job {j2} .*\njob {j2} pid \d+ \| lease "
                      rf"{re.escape(lease_file.name)}: took over from SLURM job {j1} \(pid {holder['pid']} on \S+\): "
                      rf"SLURM job {j1} is no longer running$", text, flags=re.M), text[-3000:]
     assert not lease_file.exists()  # released at the end

@@ -392,6 +392,46 @@ def test_a_failed_atomic_write_leaves_no_temporary(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["ranks.csv"] and target.read_bytes() == b"old"
 
 
+def test_a_full_disk_ends_the_command_in_one_sentence_naming_the_file_and_the_resume_is_whole(tmp_path, capsys,
+                                                                                              monkeypatch):
+    """Issue 25, case 8: the disk filling up during a checkpoint ended `python -m lowrank.train` with a raw
+    `OSError: [Errno 28]` traceback (a write names no file). Now one sentence names the checkpoint and the way out
+    (exit 1), and the same command, once there is space, ends with the logs of an uninterrupted run."""
+    args = [*TINY, "--checkpoint-every", "2", "--out", str(tmp_path / "run")]
+    assert main([*TINY, "--out", str(tmp_path / "whole")]) == 0
+    real_fsync, calls = logs.os.fsync, []
+
+    def disk_full_at_the_second_checkpoint(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(logs.os, "fsync", disk_full_at_the_second_checkpoint)
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    ckpt = checkpoint_path(tmp_path / "run.ckpt", tiny_config())
+    assert "Traceback" not in err and err.splitlines()[-1] == (
+        f"error: {ckpt}: No space left on device; no space is left on its filesystem: free some there, then run it "
+        f"again (finished runs and checkpoints are kept).")
+    monkeypatch.setattr(logs.os, "fsync", real_fsync)
+    assert main(args) == 0 and outputs(tmp_path / "run") == outputs(tmp_path / "whole")
+
+
+def test_a_directory_where_a_checkpoint_belongs_is_refused_before_any_work(tmp_path, capsys):
+    """Issue 25, case 8: a checkpoint replaced by a directory was read as a corrupt checkpoint (the run restarted
+    from epoch 0) and then failed every start on renaming it (IsADirectoryError on .prev.pt); now the command stops
+    before any work naming it."""
+    cfg, ckpt = tiny_config(), tmp_path / "ckpt"
+    checkpoint_path(ckpt, cfg).mkdir(parents=True)
+    assert main([*TINY, "--ckpt-dir", str(ckpt), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {checkpoint_path(ckpt, cfg)} is not a file (a directory?) where run {cfg.run_id}'s "
+                   f"checkpoint or lease belongs: move it away or remove it, then run again.\n")
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
 @pytest.mark.parametrize("setting", [{"kernels": "turbo"}, {"step": "compiled"}])
 def test_train_pack_rejects_bad_gpu_settings_before_any_work(tmp_path, setting):
     (key, value), = setting.items()

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from lowrank import data as datasets
-from lowrank import engine, layout, models, registry
+from lowrank import engine, errors, layout, models, registry
 from lowrank.config import ConfigError, RunConfig
 from lowrank.engine.device import KERNELS, STEPS, parse_device
 from lowrank.engine.job import DEFAULTS, exit_status, status_line, train_pack
@@ -139,8 +139,9 @@ def runs_from_args(args: argparse.Namespace) -> list[tuple[RunConfig, Path]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: bad input stops before any work with one sentence (exit 2); a diverged run exits 0, a pack
-    stopped by a signal exits lowrank.engine.stop.RETRY_EXIT (75) once checkpointed."""
+    """CLI entry point: bad input stops before any work with one sentence (exit 2), as does an error the user acts
+    on later (lowrank.errors: a full disk, a lease taken over; exit 1); a diverged run exits 0, a pack stopped by a
+    signal exits lowrank.engine.stop.RETRY_EXIT (75) once checkpointed."""
     args = parse_args(argv)
     try:
         runs = runs_from_args(args)
@@ -153,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, datasets.DatasetUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (errors.UserError, OSError) as err:
+        if errors.sentence(err) is None:
+            raise
+        print(f"error: {errors.sentence(err)}", file=sys.stderr)
+        return 1
     for (cfg, out), status in zip(runs, statuses):
         print(status_line(cfg, out, status))
     return exit_status(statuses)

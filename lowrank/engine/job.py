@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from lowrank import layout, lease, logs
+from lowrank import errors, layout, lease, logs
 from lowrank.config import ConfigError, RunConfig
 from lowrank.engine import stop
 from lowrank.engine.device import check_step, kernel_flags
@@ -90,6 +90,12 @@ def check_request(runs: list[tuple[RunConfig, Path]], ckpt_dir: Path, checkpoint
     check_step(step)
     for what, path in [*(("output directory", out) for _, out in runs), ("checkpoint directory", ckpt_dir)]:
         check_writable(what, Path(path))
+    for cfg, _ in runs:
+        checkpoint = layout.checkpoint_file(ckpt_dir, cfg.run_id)
+        for path in (checkpoint, layout.previous_checkpoint_file(checkpoint), layout.lease_file(ckpt_dir, cfg.run_id)):
+            if path.exists() and not path.is_file():
+                raise ConfigError(f"{path} is not a file (a directory?) where run {cfg.run_id}'s checkpoint or "
+                                  f"lease belongs: move it away or remove it, then run again.")
 
 
 def check_writable(what: str, path: Path) -> None:
@@ -118,12 +124,14 @@ def exit_status(statuses: list[str]) -> int:
 def attempt_log(log_file: Path, history: Path, attempt: int) -> Iterator[Log]:
     """This attempt's log: every message goes to `log_file` (the rule's log, which Snakemake deletes when the next
     attempt starts) and is appended to the pack's `history`, where the attempt starts with a header naming its
-    SLURM job, restart, host and pid, and every line starts with `job <SLURM job id> | ` (`pid <pid> | ` outside
-    SLURM): two jobs of one pack may write at once (one trains, the other waits for its leases). Meanwhile stderr
-    goes to the log, and a crash (not a divergence) logs its traceback, which Snakemake prints, before it goes on."""
+    SLURM job, restart, host and pid, and every line starts with `job <SLURM job id> pid <pid> | ` (`pid <pid> | `
+    outside SLURM): two processes of one pack may write at once (one trains, the other waits for its leases), and
+    two of one SLURM job (its controller killed, the job restarted in the same allocation). Meanwhile stderr goes to
+    the log; an error the user acts on (lowrank.errors) ends the attempt with its one sentence, `error: ...`, and
+    exit status 1; a crash (not a divergence) logs its traceback, which Snakemake prints, before it goes on."""
     history.parent.mkdir(parents=True, exist_ok=True)
     slurm_job = os.environ.get("SLURM_JOB_ID")
-    tag = f"job {slurm_job} | " if slurm_job else f"pid {os.getpid()} | "
+    tag = f"job {slurm_job} pid {os.getpid()} | " if slurm_job else f"pid {os.getpid()} | "
     with open(log_file, "a") as log, open(history, "a") as lines:
 
         def say(msg: str) -> None:
@@ -136,6 +144,12 @@ def attempt_log(log_file: Path, history: Path, attempt: int) -> Iterator[Log]:
         stderr, sys.stderr = sys.stderr, log
         try:
             yield say
+        except Exception as err:
+            if errors.sentence(err) is None:
+                say(traceback.format_exc().rstrip())
+                raise
+            say(f"error: {errors.sentence(err)}")
+            raise SystemExit(1) from None
         except BaseException:
             say(traceback.format_exc().rstrip())
             raise

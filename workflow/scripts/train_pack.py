@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
-from lowrank import pace
+from lowrank import errors, pace
 from lowrank.config import RunConfig
 from lowrank.engine.job import attempt_log, exit_status, status_line
 from lowrank.train import train_pack
 
+sys.excepthook = errors.excepthook  # an error the user acts on, even before the log opens: one sentence
 job = snakemake  # noqa: F821 (injected by Snakemake)
 ckpt_dir = Path(job.params.ckpt_dir)
 with attempt_log(Path(job.log[0]), Path(job.params.attempts_log), job.resources.attempt) as say:
