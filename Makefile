@@ -8,7 +8,7 @@ DEMO := --configfile config/demo.yaml
 
 .PHONY: setup demo test test-quick dry-run clean-demo
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/.config-errors
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,6 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	# pin the torch just installed so no other requirement can pull a different build
 	$(PY) -m pip freeze | grep -E '^(torch|torchvision)==' > $(VENV)/torch-pin.txt
 	$(PY) -m pip install -q -c $(VENV)/torch-pin.txt -e ".[test]"
+	touch $@
+
+# Snakemake's YAML errors in a --configfile name the file and line: a .pth line (lowrank/snakemake_config.py)
+$(VENV)/.config-errors: $(VENV)/.installed lowrank/snakemake_config.py
+	$(PY) -c 'import sysconfig, lowrank.snakemake_config as s; s.write_pth(sysconfig.get_paths()["purelib"])'
 	touch $@
 
 demo: setup

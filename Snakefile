@@ -15,12 +15,13 @@ min_version("9.0")  # pyproject.toml pins the same floor
 # `snakemake --lint` remaining warning, on purpose: "Specify a conda environment or container for each rule": every
 # rule runs the project's one virtual environment (pyproject.toml, `make setup`), on the cluster too.
 
-configfile: "config.yaml"
-try:  # a YAML syntax error or a key given twice names the file and line (Snakemake names neither, keeps the last)
+try:  # a YAML syntax error or a key given twice names the file and line (Snakemake names neither, keeps the last;
+    # a --configfile is read before this file: lowrank/snakemake_config.py names its syntax errors)
     for _path in ["config.yaml", *workflow.overwrite_configfiles]:
         read_yaml(_path)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

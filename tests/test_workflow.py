@@ -95,6 +95,17 @@ def test_a_key_given_twice_in_an_override_file_stops_snakemake_naming_file_and_l
     assert res.returncode != 0 and f"{dup} line 4, column 3 is not valid YAML: key 'fig08' is given twice" in text
 
 
+def test_a_yaml_syntax_error_in_an_override_file_stops_snakemake_naming_file_and_line(tmp_path):
+    """Issue 25, case 7: Snakemake reads a --configfile before any workflow code and said only "Config file is not
+    valid JSON or YAML"; the line `make setup` adds to the environment (lowrank/snakemake_config.py) names both."""
+    bad = tmp_path / "override.yaml"
+    bad.write_text("figures:\n  fig08:\n    vary: {batch_size: [4, 16}\n")
+    res = snakemake("-n", "all", "--configfile", *map(str, DEMO), str(bad), "--config", f"results={tmp_path}")
+    text = res.stdout + res.stderr
+    assert res.returncode != 0 and text.splitlines()[-2:] == [
+        "WorkflowError:", f"{bad} line 3, column 30 is not valid YAML: did not find expected ',' or ']'."], text
+
+
 def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     bad = tmp_path / "config.yaml"
     bad.write_text("figures:\n  fig01: {title: [unclosed\n")
