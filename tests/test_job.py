@@ -4,6 +4,7 @@ history, the defaults stated once."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import json
@@ -24,7 +25,7 @@ import yaml
 from lowrank import layout, lease, logs, status
 from lowrank.config import ConfigError
 from lowrank.engine import cli
-from lowrank.engine.job import DEFAULTS, attempt_log, train_pack
+from lowrank.engine.job import DEFAULTS, attempt_log, check_writable, train_pack
 from lowrank.train import main
 from conftest import outputs
 from test_train import TINY, tiny_config
@@ -130,14 +131,26 @@ def disk_full(tmp_path: Path) -> OSError:
     return err.value
 
 
+def read_only(tmp_path: Path) -> ConfigError:
+    """A checkpoint folder on a read-only filesystem, refused before any work (lowrank.engine.job.check_writable)."""
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "mkdir", refuse)
+        with pytest.raises(ConfigError) as err:
+            check_writable("checkpoint directory", tmp_path / "ckpt")
+    return err.value
+
+
 @pytest.mark.parametrize("error, sentence", [
     (lost_lease, "error: lease {tmp}/run.lease was taken over by SLURM job 23 (pid 4242 on node1), which trains its "
                  "run now: this job stops without writing it (nothing to do: a controller killed while its job "
                  "trained leaves such a job behind)."),
     (disk_full, "error: {tmp}/evals.csv: No space left on device; no space is left on its filesystem: free some "
                 "there, then run it again (finished runs and checkpoints are kept)."),
-    (lambda tmp: ConfigError("checkpoint directory /ro is not a writable directory: Read-only file system."),
-     "error: checkpoint directory /ro is not a writable directory: Read-only file system."),
+    (read_only, "error: checkpoint directory {tmp}/ckpt is not a writable directory: Read-only file system; make it "
+                "writable or choose another (`results` in the config; --out or --ckpt-dir on the command line)."),
 ])
 def test_an_error_the_user_acts_on_ends_the_attempt_in_one_sentence(tmp_path, monkeypatch, error, sentence):
     """Issue 25, cases 5 and 8: a lease taken over (the orphan trainer of a killed controller), a full disk, a

@@ -106,7 +106,9 @@ def check_writable(what: str, path: Path) -> None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as err:
-        raise ConfigError(f"{what} {path} is not a writable directory: {err.strerror or err}.") from None
+        raise ConfigError(f"{what} {path} is not a writable directory: {err.strerror or err}; make it writable or "
+                          f"choose another (`results` in the config; --out or --ckpt-dir on the command line).") \
+            from None
 
 
 def status_line(cfg: RunConfig, out: Path, status: str) -> str:
