@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lowrank import errors, squeue
-from lowrank.errors import UserError
 
 
-class LeaseLost(UserError, RuntimeError):
+class LeaseLost(errors.UserError, RuntimeError):
     """Another job took this job's lease over (it judged it stale): this job must stop training."""
 
 
@@ -124,10 +123,13 @@ class Lease:
     def renew(self) -> None:
         """Refresh the heartbeat; raise LeaseLost when another job has taken the lease over."""
         held = read(self.path)
-        if held is None or held.token != self.holder.token:
-            raise LeaseLost(f"lease {self.path} was taken over by {held.describe() if held else 'nobody (removed)'}, "
-                            f"which trains its run now: this job stops without writing it (nothing to do: a "
-                            f"controller killed while its job trained leaves such a job behind).")
+        if held is None:
+            raise LeaseLost(f"lease {self.path} was removed while this job held it: this job stops; run it again to "
+                            f"resume the run from its checkpoint.")
+        if held.token != self.holder.token:
+            raise LeaseLost(f"lease {self.path} was taken over by {held.describe()}, which trains its run now: this "
+                            f"job stops without writing it (nothing to do: a controller killed while its job trained "
+                            f"leaves such a job behind).")
         self.holder = replace(self.holder, heartbeat=time.time())
         _replace(self.path, self.holder)
 

@@ -41,7 +41,6 @@ import pandas as pd
 
 from lowrank import errors
 from lowrank.config import RunConfig
-from lowrank.errors import UserError
 from lowrank.layout import RUN_FILES, retired_file, run_file
 
 EVAL_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
@@ -114,7 +113,7 @@ def read_spectra(run_dir: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-class DamagedRun(UserError, ValueError):
+class DamagedRun(errors.UserError, ValueError):
     """A run's log file is missing, unreadable or disagrees with its summary.json; names the file."""
 
     def __init__(self, path: Path, why: str):
