@@ -1,8 +1,9 @@
 """`snakemake -n all`: this checkout's dry run against Snakemake's own start-up, side by side in one process.
 
 Each round times, in turn, Snakemake's start-up (a dry run of a one-rule Snakefile in a temporary folder), this
-checkout's dry run of the paper's grid, a grid ten times its size (every figure's seeds × 10: ~2,800 runs) and,
-with --base, a baseline commit's dry run (a temporary `git worktree`, removed afterwards), alternating the order so
+checkout's dry run of the paper's grid, a grid ten times its size (every figure's seeds × 10: ~2,800 runs),
+`python -m lowrank.status` on the paper's grid before any training (what a login node waits for: every run
+pending, the sweep priced) and, with --base, a baseline commit's dry run (a temporary `git worktree`, removed afterwards), alternating the order so
 a busy machine slows all alike; the table gives the best and the median of the rounds and each dry run's ratio to
 the start-up. Run from the repository root:
 
@@ -30,10 +31,11 @@ ONE_RULE = 'rule all:\n    output: "x.txt"\n    shell: "touch {output}"\n'
 
 
 def timed(args: list[str], tree: Path) -> float:
-    """Wall seconds of `python -m snakemake ARGS` run in folder `tree` (its own package on PYTHONPATH)."""
+    """Wall seconds of `python ARGS` (e.g. -m snakemake -n all) run in folder `tree` (its own package on
+    PYTHONPATH)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=tree, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, *args], cwd=tree, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -75,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         (tmp / "one").mkdir()
         (tmp / "one" / "Snakefile").write_text(ONE_RULE)
-        dry = ["-n", "all", "--quiet", "rules", "--config", f"results={tmp / 'results'}"]
+        results = ["--config", f"results={tmp / 'results'}"]
+        dry = ["-m", "snakemake", "-n", "all", "--quiet", "rules", *results]
         startup = "snakemake start-up (one-rule Snakefile, -n)"
-        commands = {startup: (["-n", "--quiet", "rules"], tmp / "one"),
+        commands = {startup: (["-m", "snakemake", "-n", "--quiet", "rules"], tmp / "one"),
                     "dry run, paper grid (this checkout)": (dry, ROOT),
                     "dry run, 10× paper grid (this checkout)": (
-                        ["--configfile", str(ROOT / "config.yaml"), str(ten_times(tmp)), *dry], ROOT)}
+                        [*dry, "--configfile", str(ROOT / "config.yaml"), str(ten_times(tmp))], ROOT),
+                    "lowrank.status, paper grid, untrained": (["-m", "lowrank.status", *results], ROOT)}
         if args.base:
             base = tmp / "base"
             subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.base], cwd=ROOT, check=True)

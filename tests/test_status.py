@@ -4,7 +4,6 @@ their partial logs and leases, stale leases, failed attempts and device-hours; p
 from __future__ import annotations
 
 import json
-import resource
 import socket
 import subprocess
 import sys
@@ -144,15 +143,11 @@ def test_the_command_line_reads_snakemakes_config_arguments(tree, tmp_path, monk
     assert "GPU-hours: 3.81 spent" in text
 
 
-def test_the_whole_paper_grid_before_any_training_is_pending_and_priced_within_two_seconds(tmp_path):
+def test_the_whole_paper_grid_before_any_training_is_pending_and_priced(tmp_path):
     """A fresh process, as on a login node: every run pending, the sweep's GPU-hours as the resources table
-    predicts them (training time plus each job's overhead), within the 2 s it may take: under 1 s of CPU time
-    (~0.6 s here; ~1 s of wall time on a quiet machine, which a busy one stretches and CPU time does not)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    predicts them (training time plus each job's overhead). How long it takes is bench/bench_dryrun.py's."""
     out = subprocess.run([sys.executable, "-m", "lowrank.status", "--config", f"results={tmp_path}"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    assert after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime < 1.0
     total = next(line for line in out.splitlines() if line.startswith("total"))
     assert total.split()[:7] == ["total", "283", "0", "0", "0", "283", "0"]
     packs = plan.build(plan.load(ROOT / "config.yaml")).packs
