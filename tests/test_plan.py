@@ -47,10 +47,10 @@ def test_a_run_logged_meanwhile_renames_no_pack_and_leaves_its_pack_the_others(p
     """A SLURM job parses the workflow again when it starts, with whatever is logged by then: a diverged run is
     logged while its pack trains on. Packing only the unlogged runs shifted the later packs of its group (fig02's
     20 runs of one setting as 8 + 8 + 4 became 8 + 8 + 3), so their jobs found no rule of their name."""
-    def group(pack):  # the runs packed together: one pack key, drawn by the same figures
+    def key(pack):  # the runs packed together: one pack key, drawn by the same figures
         return pack.runs[0].pack_key, built.run_figures[pack.runs[0].run_id]
 
-    groups = [[p for p in built.packs if group(p) == group(q)] for q in built.packs]
+    groups = [[p for p in built.packs if key(p) == key(q)] for q in built.packs]
     group = next(g for g in groups if len(g) == 3)
     assert [len(p.runs) for p in group] == [8, 8, 4]
     diverged = group[0].runs[0].run_id

@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (errors.UserError, OSError) as err:
-        if errors.sentence(err) is None:
+        if (sentence := errors.sentence(err)) is None:
             raise
-        print(f"error: {errors.sentence(err)}", file=sys.stderr)
+        print(f"error: {sentence}", file=sys.stderr)
         return 1
     for (cfg, out), status in zip(runs, statuses):
         print(status_line(cfg, out, status))

@@ -147,10 +147,10 @@ def attempt_log(log_file: Path, history: Path, attempt: int) -> Iterator[Log]:
         try:
             yield say
         except Exception as err:
-            if errors.sentence(err) is None:
+            if (sentence := errors.sentence(err)) is None:
                 say(traceback.format_exc().rstrip())
                 raise
-            say(f"error: {errors.sentence(err)}")
+            say(f"error: {sentence}")
             raise SystemExit(1) from None
         except BaseException:
             say(traceback.format_exc().rstrip())
